@@ -28,11 +28,14 @@ def accuracy(model, x, y, batch_size=1000):
 
 
 def fit(net, x, y, *, epochs, batch_size=128, optimizer="adam", lr=1e-3, lr_decay=1.0,
-        momentum=0.9, x_val=None, y_val=None, seed=0, log=None, progress_every=15.0):
+        momentum=0.9, x_val=None, y_val=None, seed=0, after_step=None, log=None,
+        progress_every=15.0):
     """Train ``net`` on (x, y) with cross-entropy plus its layers' weight penalties.
 
     x : (n, 28, 28) float images, y : (n,) integer labels. The learning rate is
     multiplied by ``lr_decay`` after every epoch. Shuffling is seeded by ``seed``.
+    ``after_step(net)``, if given, runs after every optimizer step (e.g. to keep
+    pruned weights at zero).
     One progress line per epoch (loss, validation accuracy, images/s, ETA), and one
     every ``progress_every`` seconds inside long epochs; ``log`` defaults to stderr.
     Returns the history: per-epoch ``loss``, ``val_acc``, ``img_per_s``, and ``seconds``.
@@ -59,6 +62,8 @@ def fit(net, x, y, *, epochs, batch_size=128, optimizer="adam", lr=1e-3, lr_deca
             net.backward(grad)
             loss += weight_penalty(net.weighted)
             opt.step(net.gradients())
+            if after_step is not None:
+                after_step(net)
             total, seen = total + loss * len(idx), seen + len(idx)
             if not np.isfinite(loss):
                 raise FloatingPointError(f"training diverged at epoch {epoch} (loss {loss}); lower the learning rate")
