@@ -1,0 +1,208 @@
+"""The sparsifying front end H_K (Sections 2, 3.1 and 5.1 of the paper).
+
+An image x in R^N (N = 28*28) is assumed to be nearly K-sparse in a basis Psi. The
+front end computes the coefficients c = A x, keeps the K = floor(rho N) largest in
+magnitude (the support M_x), zeroes the rest, reconstructs x_hat = S (M_x c) and clips
+it to [0, 1]. If a perturbation e is small enough to leave the support unchanged, the
+network sees x_hat plus only the *projected* perturbation, attenuated by about K/N
+(Section 3.1).
+
+Gradients (paper footnote 2): with the support fixed at x the front end is linear, so its
+vector-Jacobian product is g -> A^T M_x S^T (g * clip mask), "the projection onto the
+top K basis vectors of the input". ``gradient="bpda"`` instead passes g through
+unchanged (the identity BPDA of Athalye et al., used by the paper for C&W, App. B.3).
+
+Convention: images are (B, H, W) arrays; internally rows are flattened images, so
+c_row = x_row @ A.T and x_row = c_row @ S.T.
+"""
+from __future__ import annotations
+
+import functools
+import warnings
+
+import numpy as np
+import pywt
+import scipy.fft
+
+# The paper's CDF 9/7 is PyWavelets' bior4.4 (4 vanishing moments on each side).
+WAVELETS = {"cdf97": "bior4.4", "haar": "haar", "db4": "db4"}
+BASES = tuple(WAVELETS) + ("dct",)
+GRADIENTS = ("exact", "bpda")
+RANGE_TOL = 1e-6  # inputs may leave [0, 1] by float rounding, no more
+
+
+@functools.lru_cache(maxsize=None)
+def operators(basis, level, shape):
+    """Analysis A and synthesis S (both N x N, float64, read-only) with S A = I.
+
+    Built once per (basis, level, shape) by transforming the N unit images. With
+    ``mode='periodization'`` a wavelet transform of an image whose sides are divisible
+    by 2^level has exactly N coefficients.
+    """
+    H, W = shape
+    N = H * W
+    units = np.eye(N).reshape(N, H, W)
+    if basis == "dct":
+        A = scipy.fft.dctn(units, axes=(1, 2), norm="ortho").reshape(N, N).T
+        S = A.T  # orthonormal: the inverse is the transpose
+    else:
+        wavelet = WAVELETS[basis]
+        with warnings.catch_warnings():  # "level too high": boundary effects are expected here
+            warnings.simplefilter("ignore", UserWarning)
+            coeffs = pywt.wavedec2(units, wavelet, mode="periodization", level=level, axes=(1, 2))
+        arr, slices = pywt.coeffs_to_array(coeffs, axes=(1, 2))
+        A = arr.reshape(N, N).T
+        # CDF 9/7 is biorthogonal, not orthonormal as Section 2 assumes: the synthesis
+        # operator is the inverse of the analysis operator, not its transpose.
+        unit_coeffs = pywt.array_to_coeffs(np.eye(N).reshape(N, H, W), slices, output_format="wavedec2")
+        S = pywt.waverec2(unit_coeffs, wavelet, mode="periodization", axes=(1, 2)).reshape(N, N).T
+    A.setflags(write=False)
+    S.setflags(write=False)
+    return A, S
+
+
+@functools.lru_cache(maxsize=None)
+def _row_operators(basis, level, shape, dtype):
+    """(A^T, S^T, S, A) as contiguous arrays of ``dtype`` for row-vector products."""
+    A, S = operators(basis, level, shape)
+    mats = tuple(np.ascontiguousarray(m, dtype=dtype) for m in (A.T, S.T, S, A))
+    for m in mats:
+        m.setflags(write=False)
+    return mats
+
+
+class Sparsifier:
+    """H_K: keep the K = floor(rho N) largest coefficients in ``basis``, reconstruct, clip.
+
+    Parameters
+    ----------
+    basis : "cdf97" (the paper's choice), "haar", "db4" or "dct" (orthonormal 2-D DCT-II)
+    level : wavelet decomposition level (ignored for "dct")
+    rho : K / N, in (0, 1]
+    shape : (H, W) of the images the operators are built for
+    gradient : "exact" (VJP with the support fixed at x) or "bpda" (identity)
+
+    Inputs are (B, H, W) float arrays in [0, 1]; outputs keep their dtype.
+    """
+
+    def __init__(self, basis="cdf97", level=1, rho=0.03, shape=(28, 28), gradient="exact"):
+        if basis not in BASES:
+            raise ValueError(f"unknown basis {basis!r}; choose from {BASES}")
+        if gradient not in GRADIENTS:
+            raise ValueError(f"gradient must be one of {GRADIENTS}, got {gradient!r}")
+        if not (isinstance(rho, (int, float)) and 0 < rho <= 1):
+            raise ValueError(f"rho must be in (0, 1], got {rho}")
+        shape = tuple(int(s) for s in shape)
+        if basis != "dct":
+            if not isinstance(level, (int, np.integer)) or level < 1:
+                raise ValueError(f"level must be an integer >= 1, got {level!r}")
+            if any(s % 2 ** level for s in shape):
+                raise ValueError(f"level {level} needs image sides divisible by {2 ** level} "
+                                 f"(periodized transform with N coefficients), got {shape}")
+        self.basis, self.level, self.rho, self.shape = basis, int(level), float(rho), shape
+        self.gradient = gradient
+        self.N = shape[0] * shape[1]
+        self.K = max(1, int(np.floor(rho * self.N + 1e-9)))  # +1e-9: 0.03 * 784 is not exact in binary
+        self._last = None  # (x, unclipped reconstruction, support) of the last forward pass
+
+    def __repr__(self):
+        return (f"Sparsifier(basis={self.basis!r}, level={self.level}, rho={self.rho}, K={self.K} of "
+                f"N={self.N}, gradient={self.gradient!r})")
+
+    # -- the forward map ------------------------------------------------------
+    def coefficients(self, x):
+        """c = A x for each image: (B, N)."""
+        x = self._check(x)
+        AT = self._ops(x.dtype)[0]
+        return x.reshape(len(x), self.N) @ AT
+
+    def support(self, x):
+        """M_x: boolean (B, N) mask of the K coefficients of x largest in magnitude."""
+        return self._support(self.coefficients(x))
+
+    def _support(self, c):
+        # argpartition puts the K largest |c| last; exactly K per image, ties broken
+        # deterministically by the algorithm.
+        idx = np.argpartition(np.abs(c), self.N - self.K, axis=1)[:, self.N - self.K:]
+        mask = np.zeros(c.shape, dtype=bool)
+        np.put_along_axis(mask, idx, True, axis=1)
+        return mask
+
+    def _reconstruct(self, x):
+        """(unclipped reconstruction rows (B, N), support (B, N)).
+
+        An attack calls ``vjp`` on the x it just passed forward: the last result is kept
+        with a copy of its input and reused only when the new x equals it exactly
+        (an O(BN) comparison against the O(BN^2) products it saves).
+        """
+        last = self._last
+        if last is not None and last[0].shape == np.shape(x) and np.array_equal(last[0], x):
+            return last[1], last[2]
+        c = self.coefficients(x)
+        mask = self._support(c)
+        c *= mask
+        r = c @ self._ops(c.dtype)[1]
+        self._last = (np.array(x, copy=True), r, mask)
+        return r, mask
+
+    def __call__(self, x):
+        """x_hat = clip(S M_x A x, 0, 1), shape (B, H, W)."""
+        r, _ = self._reconstruct(x)
+        return np.clip(r, 0, 1).reshape(len(r), *self.shape)
+
+    forward = __call__
+
+    # -- gradients ------------------------------------------------------------
+    def vjp(self, x, g):
+        """g^T d x_hat / d x at x: A^T M_x S^T (g * 1[0 <= r <= 1]) with r the unclipped
+        reconstruction (the clip passes the gradient on the closed interval), or g itself
+        in BPDA mode."""
+        g = np.asarray(g)
+        if g.shape != np.shape(x):
+            raise ValueError(f"gradient shape {g.shape} differs from input shape {np.shape(x)}")
+        if self.gradient == "bpda":
+            self._check(x)
+            return g.copy()
+        r, mask = self._reconstruct(x)
+        gz = g.reshape(len(g), self.N).astype(r.dtype) * ((r >= 0) & (r <= 1))
+        return self._project_rows(gz, mask).reshape(g.shape)
+
+    def project(self, w, x):
+        """P_K(w, x) = A^T M_x S^T w: w carried across the unclipped front end with the
+        support of x (Sections 3.1, 3.5). An orthogonal projection for orthonormal bases,
+        an oblique (still idempotent) one for the biorthogonal CDF 9/7.
+
+        w : (B, ..., N) or (B, ..., H, W), batch axis matching x; returns w's shape.
+        """
+        w = np.asarray(w)
+        mask = self.support(x)
+        tail = w.shape[-2:] == self.shape
+        if w.shape[0] != len(mask) or not (tail or w.shape[-1] == self.N):
+            raise ValueError(f"w must have shape (B, ..., {self.N}) or (B, ..., {self.shape[0]}, "
+                             f"{self.shape[1]}) with B = {len(mask)}, got {w.shape}")
+        rows = w.reshape(len(mask), -1, self.N)
+        out = self._project_rows(rows, mask[:, None, :])
+        return out.reshape(w.shape)
+
+    def _project_rows(self, rows, mask):
+        _, _, S, A = self._ops(rows.dtype if rows.dtype == np.float32 else np.float64)
+        z = rows @ S
+        z *= mask
+        return z @ A
+
+    # -- helpers --------------------------------------------------------------
+    def _ops(self, dtype):
+        return _row_operators(self.basis, self.level, self.shape, np.dtype(dtype))
+
+    def _check(self, x):
+        x = np.asarray(x)
+        if x.ndim != 3 or x.shape[1:] != self.shape:
+            raise ValueError(f"front end built for {self.shape[0]}x{self.shape[1]} images (B, "
+                             f"{self.shape[0]}, {self.shape[1]}), got shape {x.shape}")
+        if not np.issubdtype(x.dtype, np.floating):
+            raise ValueError(f"images must be floating point in [0, 1], got dtype {x.dtype}")
+        if not np.isfinite(x).all():
+            raise ValueError("images contain NaN or infinite values")
+        if x.size and (x.min() < -RANGE_TOL or x.max() > 1 + RANGE_TOL):
+            raise ValueError(f"images must lie in [0, 1], got values in [{x.min():.3g}, {x.max():.3g}]")
+        return x

@@ -1,0 +1,179 @@
+"""The sparsifying front end H_K (Sections 2, 3.1, 5.1) and its exact gradient (footnote 2)."""
+import warnings
+
+import numpy as np
+import pytest
+import pywt
+import scipy.fft
+
+from gradcheck import numerical_grad, rel_error, sample
+from sparsenet.frontend import BASES, Sparsifier, operators
+
+CASES = [("cdf97", 1), ("cdf97", 2), ("haar", 1), ("haar", 2), ("db4", 1), ("db4", 2), ("dct", 1)]
+
+
+def reference(x, basis, level, K):
+    """Per-image PyWavelets / scipy reference: transform, keep top K, invert, clip."""
+    if basis == "dct":
+        flat = scipy.fft.dctn(x, norm="ortho").ravel()
+        flat[np.argsort(-np.abs(flat))[K:]] = 0
+        return np.clip(scipy.fft.idctn(flat.reshape(x.shape), norm="ortho"), 0, 1)
+    wavelet = {"cdf97": "bior4.4", "haar": "haar", "db4": "db4"}[basis]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # pywt: "level too high" for level 2
+        arr, slices = pywt.coeffs_to_array(pywt.wavedec2(x, wavelet, mode="periodization", level=level))
+    flat = arr.ravel().copy()
+    flat[np.argsort(-np.abs(flat))[K:]] = 0
+    coeffs = pywt.array_to_coeffs(flat.reshape(arr.shape), slices, output_format="wavedec2")
+    return np.clip(pywt.waverec2(coeffs, wavelet, mode="periodization"), 0, 1)
+
+
+@pytest.mark.parametrize("basis,level", CASES)
+def test_front_end_equals_per_image_reference(basis, level):
+    x = np.random.default_rng(0).random((4, 28, 28))
+    sp = Sparsifier(basis, level, rho=0.03)
+    out = sp(x)
+    for i in range(len(x)):
+        np.testing.assert_allclose(out[i], reference(x[i], basis, level, sp.K), atol=1e-10)
+
+
+@pytest.mark.parametrize("basis,level", CASES)
+def test_synthesis_inverts_analysis(basis, level):
+    A, S = operators(basis, level, (28, 28))
+    np.testing.assert_allclose(S @ A, np.eye(784), atol=1e-10)
+    if basis != "cdf97":  # orthonormal bases: S = A^T; CDF 9/7 is only biorthogonal
+        np.testing.assert_allclose(S, A.T, atol=1e-12)
+    else:
+        assert np.abs(S - A.T).max() > 1e-2
+
+
+@pytest.mark.parametrize("basis", BASES)
+def test_exactly_k_sparse_input_passes_unchanged(basis):
+    """A constant image is sparse in every basis (the approximation band at level 1, or
+    the DCT's DC term); add a few small random atoms and it stays exactly K-sparse."""
+    sp = Sparsifier(basis, 1, rho=0.3)
+    A, S = operators(basis, 1, (28, 28))
+    rng = np.random.default_rng(1)
+    c = A @ np.full(784, 0.5)
+    c[np.abs(c) < 1e-9] = 0
+    free = np.flatnonzero(c == 0)
+    images = []
+    for _ in range(3):
+        ci = c.copy()
+        extra = rng.choice(free, sp.K - np.count_nonzero(c), replace=False)
+        ci[extra] = rng.uniform(-0.02, 0.02, len(extra))
+        images.append(S @ ci)
+    x = np.array(images).reshape(3, 28, 28)
+    assert 0 <= x.min() and x.max() <= 1
+    assert (np.count_nonzero(np.abs(sp.coefficients(x)) > 1e-9, axis=1) <= sp.K).all()
+    np.testing.assert_allclose(sp(x), x, atol=1e-12)
+
+
+def smooth_images(n, rng):
+    """Blurred random images: sparse-ish in the wavelet bases, with no magnitude ties."""
+    x = rng.random((n, 28, 28))
+    for _ in range(3):
+        x = (x + np.roll(x, 1, 1) + np.roll(x, 1, 2)) / 3
+    return 0.1 + 0.8 * (x - x.min()) / (x.max() - x.min())
+
+
+@pytest.mark.parametrize("basis", BASES)
+@pytest.mark.parametrize("clipping", [False, True])
+def test_vjp_matches_finite_differences_when_the_support_is_fixed(basis, clipping):
+    rng = np.random.default_rng(2)
+    sp = Sparsifier(basis, 1, rho=0.5)
+    if clipping:  # near-binary images: the top-K reconstruction over- and undershoots
+        x = np.clip(0.05 + 0.9 * (rng.random((2, 28, 28)) > 0.5) + 0.01 * rng.random((2, 28, 28)), 0, 1)
+    else:
+        x = 0.3 + 0.4 * smooth_images(2, rng)
+    r, mask = sp._reconstruct(x)
+    assert ((r < 0) | (r > 1)).any() == clipping
+    g = rng.standard_normal(x.shape)
+    grad = sp.vjp(x, g)
+    f = lambda: float(np.sum(g * sp(x)))
+    idx = sample(x.size, 60, rng)
+    num = numerical_grad(f, x, idx, h=1e-7)
+    assert (sp.support(x) == mask).all()  # h never moved the support
+    assert rel_error(grad.reshape(-1)[idx], num) < 1e-6
+
+
+def test_bpda_is_the_identity_and_differs_from_exact():
+    rng = np.random.default_rng(3)
+    x, g = smooth_images(2, rng), rng.standard_normal((2, 28, 28))
+    bpda = Sparsifier(gradient="bpda").vjp(x, g)
+    np.testing.assert_array_equal(bpda, g)
+    assert bpda is not g
+    assert np.abs(Sparsifier().vjp(x, g) - g).max() > 0.1
+
+
+@pytest.mark.parametrize("basis", BASES)
+def test_projection_is_idempotent_and_orthogonal_for_orthonormal_bases(basis):
+    rng = np.random.default_rng(4)
+    sp = Sparsifier(basis, 1)
+    x = smooth_images(3, rng)
+    w, v = rng.standard_normal((3, 10, 784)), rng.standard_normal((3, 10, 784))
+    Pw = sp.project(w, x)
+    np.testing.assert_allclose(sp.project(Pw, x), Pw, atol=1e-10)
+    # P_K(w, x) carries w across the unclipped front end: it is its VJP when nothing clips.
+    r, _ = sp._reconstruct(x)
+    if ((r >= 0) & (r <= 1)).all():
+        np.testing.assert_allclose(sp.project(w[:, 0], x), sp.vjp(x, w[:, 0].reshape(3, 28, 28)).reshape(3, 784),
+                                   atol=1e-10)
+    assert sp.project(w.reshape(3, 10, 28, 28), x).shape == (3, 10, 28, 28)
+    if basis != "cdf97":
+        Pv = sp.project(v, x)
+        np.testing.assert_allclose(np.sum(Pw * v), np.sum(w * Pv), rtol=1e-10)  # symmetric
+        assert (np.linalg.norm(Pw, axis=-1) <= np.linalg.norm(w, axis=-1) + 1e-12).all()
+
+
+def test_dtype_follows_input_and_output_is_deterministic():
+    x = smooth_images(3, np.random.default_rng(5))
+    sp = Sparsifier()
+    assert sp(x).dtype == np.float64 and sp(x.astype(np.float32)).dtype == np.float32
+    np.testing.assert_allclose(sp(x.astype(np.float32)), sp(x), atol=1e-5)
+    np.testing.assert_array_equal(Sparsifier()(x), sp(x))
+    assert sp.K == 23 and sp.support(x).sum(axis=1).tolist() == [23, 23, 23]
+
+
+def test_cached_forward_is_never_reused_for_a_changed_input():
+    sp, x = Sparsifier(), smooth_images(2, np.random.default_rng(6))
+    first = sp(x)
+    x2 = x.copy()
+    x2[0, 5, 5] += 0.05
+    np.testing.assert_array_equal(sp(x2), Sparsifier()(x2))
+    x[...] = x2          # same object mutated in place
+    np.testing.assert_array_equal(sp(x), Sparsifier()(x2))
+    assert not np.array_equal(first, sp(x))
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"rho": 0.0}, r"rho must be in \(0, 1\], got 0.0"),
+    ({"rho": 1.5}, r"rho must be in \(0, 1\], got 1.5"),
+    ({"basis": "fourier"}, "unknown basis"),
+    ({"gradient": "none"}, "gradient must be one of"),
+    ({"level": 0}, "level must be"),
+    ({"level": 3}, "divisible by 8"),
+])
+def test_bad_settings_raise(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Sparsifier(**kwargs)
+
+
+@pytest.mark.parametrize("x,match", [
+    (np.zeros((2, 32, 32)), "built for 28x28"),
+    (np.zeros((28, 28)), "built for 28x28"),
+    (np.full((1, 28, 28), np.nan), "NaN"),
+    (np.full((1, 28, 28), 1.5), r"\[0, 1\]"),
+    (np.zeros((1, 28, 28), dtype=np.uint8), "floating point"),
+])
+def test_bad_images_raise(x, match):
+    with pytest.raises(ValueError, match=match):
+        Sparsifier()(x)
+
+
+def test_bad_gradient_or_projection_shapes_raise():
+    sp, x = Sparsifier(), np.zeros((2, 28, 28))
+    with pytest.raises(ValueError, match="gradient shape"):
+        sp.vjp(x, np.zeros((2, 784)))
+    with pytest.raises(ValueError, match="w must have shape"):
+        sp.project(np.zeros((3, 784)), x)
