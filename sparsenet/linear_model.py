@@ -19,7 +19,7 @@ import numpy as np
 from .layers import MaxPool2D, ReLU
 
 
-def equivalent_linear(net, x, batch_size=100):
+def equivalent_linear(net, x, batch_size=500):
     """W_eq(x) : (B, L, N) and b_eq(x) : (B, L) with y(x) = W_eq(x) x - b_eq(x).
 
     ``fc2`` uses the closed form of Section 3.2; any other network is handled by
@@ -50,7 +50,7 @@ def fc2_equivalent_linear(net, x):
     return W_eq, b_eq.reshape(len(y), -1)
 
 
-def propagate_equivalent_linear(net, x, batch_size=100):
+def propagate_equivalent_linear(net, x, batch_size=500):
     """W_eq(x) and b_eq(x) for any network of linear layers, ReLUs and max-pools.
 
     With the switches frozen at x the network is linear, and its backward pass is

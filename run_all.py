@@ -1,0 +1,123 @@
+"""Reproduce the paper's Section 5 and Appendix B: Tables 1-2, Figures 5-7, B.2.
+
+    python run_all.py                 # everything (cached: a second run takes seconds)
+    python run_all.py --quick         # every code path on small subsets, a few minutes
+    python run_all.py --only table1 fig7
+
+Trained networks and attack results are cached under ``<out>/cache`` by a hash of their
+settings, so an interrupted run resumes where it stopped. Full results go to
+``<out>/results``, ``<out>/figures`` and ``<out>/REPORT.md``; quick results to
+``<out>/results/quick`` and ``<out>/figures/quick`` and never overwrite the full ones.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+from sparsenet import files, plots, report
+from sparsenet.data import DataError
+from sparsenet.experiments import AttackSpec, Context, Progress, TrainSpec, attack_cost, train_cost
+from sparsenet.models import CheckpointError
+from sparsenet.reproduction import SECTIONS, Settings, plan
+
+ROOT = Path(__file__).resolve().parent
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description="Reproduce Section 5 and Appendix B of 'Toward Robust "
+                                             "Neural Networks via Sparsification'.")
+    ap.add_argument("--quick", action="store_true", help="small subsets, few epochs/iterations (smoke test)")
+    ap.add_argument("--only", nargs="+", choices=SECTIONS, metavar="SECTION",
+                    help=f"run only these sections ({', '.join(SECTIONS)})")
+    ap.add_argument("--data-dir", help="folder holding mnist/ and fashion-mnist/ (default: $SPARSENET_DATA, then data/)")
+    ap.add_argument("--out", default=str(ROOT), help="where results/, figures/, cache/ and REPORT.md go")
+    ap.add_argument("--seed", type=int, default=0, help="seed of every random choice")
+    return ap.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    out = Path(args.out)
+    settings = Settings(quick=args.quick, seed=args.seed)
+    results_dir = out / "results" / ("quick" if args.quick else "")
+    figures_dir = out / "figures" / ("quick" if args.quick else "")
+    ctx = Context(cache_dir=out / "cache", data_dir=args.data_dir, log=log)
+    sections = args.only or list(SECTIONS)
+    start = time.perf_counter()
+
+    jobs = {s: plan(s, settings) for s in sections}
+    models = {}
+    for section_jobs in jobs.values():
+        for _, spec in section_jobs:
+            model = spec if isinstance(spec, TrainSpec) else spec.model
+            models[model.key()] = model
+    attacks = [(key, spec) for js in jobs.values() for key, spec in js if isinstance(spec, AttackSpec)]
+    todo_models = [m for m in models.values() if not ctx.model_path(m).exists()]
+    todo_attacks = [a for _, a in attacks if not ctx.attack_path(a).exists()]
+    progress = Progress(sum(map(train_cost, todo_models)) + sum(map(attack_cost, todo_attacks)), log)
+    log(f"{len(models)} networks ({len(todo_models)} to train), {len(attacks)} attack runs "
+        f"({len(todo_attacks)} to run); sections: {' '.join(sections)}")
+
+    for m in models.values():
+        cached = ctx.model_path(m).exists()
+        ctx.model(m)
+        progress.step(0 if cached else train_cost(m), f"model {m.name}{' (cached)' if cached else ''}")
+    results, infos = {}, {}
+    for key, spec in attacks:
+        cached = ctx.attack_path(spec).exists()
+        r = results[key] = ctx.attack(spec)
+        progress.step(0 if cached else attack_cost(spec),
+                      f"{key}: accuracy {100 * r['robust_accuracy']:.2f}%{' (cached)' if cached else ''}")
+    for section_jobs in jobs.values():
+        for key, spec in section_jobs:
+            if isinstance(spec, TrainSpec):
+                infos[key] = ctx.model_info(spec)
+
+    for section, section_jobs in jobs.items():
+        files.write_json(results_dir / f"{section}.json",
+                         {key: results.get(key) or _model_record(infos[key]) for key, _ in section_jobs})
+    figures = plots.paper_figures(results, figures_dir)
+    reproduced = report.cells(results, infos)
+    summ = report.summary(reproduced)
+    files.write_json(results_dir / "summary.json", summ)
+    timing = {"wall_seconds": time.perf_counter() - start,
+              "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    report_path = results_dir / "REPORT.md" if args.quick else out / "REPORT.md"
+    rel = [(title, os.path.relpath(Path(p).resolve(), report_path.parent.resolve())) for title, p in figures]
+    text = report.markdown(summ, _settings_record(settings, models), timing, rel, quick=args.quick)
+    with files.atomic_path(report_path) as tmp:
+        tmp.write_text(text)
+    log(f"done in {timing['wall_seconds'] / 60:.1f} min; wrote {report_path}, {results_dir}/summary.json "
+        f"and {len(figures)} figures in {figures_dir}")
+    return 0
+
+
+def _model_record(info):
+    return {k: info[k] for k in ("spec", "test_accuracy", "train_seconds", "first_layer_nonzero", "history")}
+
+
+def _settings_record(settings, models):
+    rec = {"settings": dataclasses.asdict(settings)}
+    for m in models.values():
+        rec[m.name] = {k: v for k, v in dataclasses.asdict(m).items()}
+    return rec
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except (DataError, CheckpointError) as e:
+        log(f"error: {e}")
+        sys.exit(2)
+    except KeyboardInterrupt:
+        log("interrupted: finished models and attacks are cached; run the same command again to resume")
+        sys.exit(130)
