@@ -7,9 +7,10 @@ now. The last line is one JSON object.
 """
 import argparse
 import json
-import time
 
 import numpy as np
+
+from timing import best_rate  # benchmarks/timing.py
 
 from sparsenet.losses import cross_entropy
 from sparsenet.models import cnn4
@@ -17,16 +18,6 @@ from sparsenet.optim import Adam
 
 # Multiply-adds per image of cnn4's forward pass (conv1, conv2, dense1, dense2, dense3).
 FORWARD_MACS = 28 * 28 * 20 * 25 + 10 * 10 * 40 * 500 + 1000 * 1000 + 1000 * 1000 + 1000 * 10
-
-
-def best_rate(fn, items, repeats):
-    fn()  # warm-up
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return items / best
 
 
 def matmul_gflops(n=2048, repeats=5):

@@ -4,23 +4,14 @@ pass on the same images (what an attack iteration does), VJP from cold, and a pe
 PyWavelets loop for comparison. The last line is one JSON object.
 """
 import json
-import time
 import warnings
 
 import numpy as np
 import pywt
 
+from timing import best_rate  # benchmarks/timing.py
+
 from sparsenet.frontend import Sparsifier
-
-
-def best_rate(fn, items, repeats=10):
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return items / best
 
 
 def pywt_loop(x, K):
