@@ -51,11 +51,15 @@ class Settings:
                          optimizer="sgd", lr=0.05, lr_decay=0.8, seed=self.seed, **extra)
 
     def fc2(self, dataset, defense="none", l1=L1_STRENGTH, level=None):
-        extra = dict(n_train=2000, epochs=2, val_size=400) if self.quick else dict(epochs=30)
+        extra = dict(n_train=2000, epochs=2, val_size=400) if self.quick else dict(epochs=30, val_size=1000)
         if defense == "sparse":
-            extra.update(l1=l1, finetune_epochs=1 if self.quick else 10)
+            # Adam drives the l1-penalised weights to zero far better than SGD here (see
+            # REPORT.md); l2 = 1e-3 is the penalty of the authors' released binary network.
+            extra.update(l1=l1, l2=1e-3, optimizer="adam", lr=1e-3, finetune_epochs=1 if self.quick else 10)
+        else:
+            extra.update(l2=1e-4, optimizer="sgd", lr=0.05)
         return TrainSpec("fc2", dataset, binary=True, defense=defense, level=level or self.level, rho=self.rho,
-                         l2=1e-3, batch_size=32, lr=1e-3, lr_decay=0.95, seed=self.seed, **extra)
+                         batch_size=32, lr_decay=0.95, seed=self.seed, **extra)
 
     @property
     def n_test(self):
