@@ -29,14 +29,20 @@ def softmax(logits):
 
 
 def softmax_cross_entropy(logits, labels, reduction="mean"):
-    """J = -log p_t with p = softmax(y) (Section 3.6); dJ/dy = p - onehot(t)."""
+    """J = -log p_t with p = softmax(y) (Section 3.6); dJ/dy = p - onehot(t).
+
+    The true class's entry p_t - 1 is computed as -sum_{k != t} p_k: for a confident
+    example p_t rounds to 1 and p_t - 1 to 0 in float32, which would silently drop
+    -w_eq^{t} from the FGSM direction (Section 3.6's formula).
+    """
     labels = _check(logits, labels)
     z = logits - logits.max(axis=1, keepdims=True)  # shift: exp never overflows
     logsum = np.log(np.exp(z).sum(axis=1))
     rows = np.arange(len(labels))
     losses = logsum - z[rows, labels]
     grad = np.exp(z - logsum[:, None])
-    grad[rows, labels] -= 1
+    grad[rows, labels] = 0
+    grad[rows, labels] = -grad.sum(axis=1)
     return _reduce(losses, grad, reduction)
 
 
@@ -52,7 +58,8 @@ def sigmoid_cross_entropy(logits, labels, reduction="mean"):
     y = logits[:, 0]
     l = labels.astype(logits.dtype)
     losses = np.maximum(y, 0) - l * y + np.log1p(np.exp(-np.abs(y)))
-    grad = (_sigmoid(y) - l)[:, None]
+    # sigmoid(y) - 1 = -sigmoid(-y), written so that it does not round to 0 for large y.
+    grad = np.where(labels == 1, -_sigmoid(-y), _sigmoid(y))[:, None]
     return _reduce(losses, grad, reduction)
 
 

@@ -174,3 +174,12 @@ def test_training_is_deterministic(mnist_dir):
     for net in nets:
         fit(net, x[:1000], y[:1000], epochs=1, seed=5, log=lambda m: None)
     np.testing.assert_array_equal(nets[0].parameters()[0], nets[1].parameters()[0])
+
+
+def test_confident_gradients_do_not_round_to_zero():
+    """p_t - 1 must stay -sum_{k != t} p_k even when p_t rounds to 1 in float32."""
+    logits = np.array([[30.0, 0.0, 5.0]], dtype=np.float32)
+    _, grad = softmax_cross_entropy(logits, np.array([0]), reduction="sum")
+    assert grad[0, 0] < 0 and grad[0, 0] == pytest.approx(-grad[0, 1:].sum(), rel=1e-6)
+    _, grad = sigmoid_cross_entropy(np.array([[30.0]], dtype=np.float32), np.array([1]), reduction="sum")
+    assert grad[0, 0] < 0 and grad[0, 0] == pytest.approx(-np.exp(-30.0), rel=1e-5)
