@@ -106,6 +106,11 @@ class AttackSpec:
         return f"{self.model.name} {self.attack}{extra}{its} eps={self.eps:g}"
 
 
+def _as_json(spec):
+    """The spec as it reads back from a JSON file (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(spec)))
+
+
 def spec_hash(spec):
     text = json.dumps(dataclasses.asdict(spec), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -179,7 +184,7 @@ class Context:
         path = self.model_path(spec)
         if path.exists():
             net, meta = load_checkpoint(path, arch=spec.arch)
-            if meta.get("spec") == dataclasses.asdict(spec):
+            if meta.get("spec") == _as_json(spec):
                 return net
             self.log(f"cached model {path.name} was made from other settings; retraining")
         net, meta = self._train(spec)
@@ -221,7 +226,7 @@ class Context:
                 history = {k: history[k] + fine[k] for k in history}  # lists concatenate, seconds add
         xt, yt = self.test_set(spec)
         clf = Classifier(net, frontend)
-        meta = {"spec": dataclasses.asdict(spec), "history": history,
+        meta = {"spec": _as_json(spec), "history": history,
                 "train_seconds": time.perf_counter() - t0,
                 "test_accuracy": accuracy(clf, xt, yt),
                 "first_layer_nonzero": float(np.mean(net.weighted[0].params["W"] != 0))}
@@ -241,7 +246,7 @@ class Context:
         path = self.attack_path(spec)
         if path.exists():
             result = json.loads(path.read_text())
-            if result.get("spec") == dataclasses.asdict(spec):
+            if result.get("spec") == _as_json(spec):
                 return result
         clf = self.classifier(spec.model, spec.gradient)
         x, y = self.test_set(spec.model, spec.n_test)
@@ -249,7 +254,7 @@ class Context:
         x_adv, extra = run_attack(clf, x, y, spec)
         result = attacks.evaluate(clf, x, y, x_adv, eps=spec.eps if spec.attack != "cw" else None)
         result.update(extra)
-        result.update(spec=dataclasses.asdict(spec), key=spec.key(), label=spec.label,
+        result.update(spec=_as_json(spec), key=spec.key(), label=spec.label,
                       wall_seconds=time.perf_counter() - t0)
         files.write_json(path, result)
         return result

@@ -88,3 +88,27 @@ def test_summary_and_report_pair_every_cell_with_the_paper():
     assert "| PGD, front end | 49.95 | 40.00 | -9.95 ⚠ |" in text
     assert "`table1/pgd/frontend` (paper 49.95, ours 40.00)" in text   # > 5 points: listed
     assert "![Figure 5](figures/fig5.png)" in text and "2.0 minutes" in text
+
+
+def test_cached_results_are_reused_and_stale_ones_are_not(tmp_path, monkeypatch):
+    """A second run loads every cached attack; a cache file of other settings is recomputed."""
+    from sparsenet import experiments
+    from sparsenet.experiments import Context
+    calls = []
+
+    def fake_run_attack(clf, x, y, spec):
+        calls.append(spec.key())
+        return x, {}
+
+    monkeypatch.setattr(experiments, "run_attack", fake_run_attack)
+    monkeypatch.setattr(experiments.attacks, "evaluate", lambda *a, **k: {"robust_accuracy": 0.5})
+    ctx = Context(cache_dir=tmp_path)
+    monkeypatch.setattr(ctx, "classifier", lambda spec, gradient="exact": None)
+    monkeypatch.setattr(ctx, "test_set", lambda spec, n=None: (np.zeros((2, 28, 28)), np.zeros(2, int)))
+    spec = AttackSpec(TrainSpec("cnn4", "mnist"), "cw", params=(("binary_steps", 2),))
+    first = ctx.attack(spec)
+    assert ctx.attack(spec) == first and len(calls) == 1          # tuples survive the JSON round trip
+    path = ctx.attack_path(spec)
+    path.write_text(path.read_text().replace('"binary_steps", 2', '"binary_steps", 3'))
+    ctx.attack(spec)
+    assert len(calls) == 2                                          # stale file: recomputed
