@@ -109,6 +109,9 @@ def test_cached_results_are_reused_and_stale_ones_are_not(tmp_path, monkeypatch)
     first = ctx.attack(spec)
     assert ctx.attack(spec) == first and len(calls) == 1          # tuples survive the JSON round trip
     path = ctx.attack_path(spec)
-    path.write_text(path.read_text().replace('"binary_steps", 2', '"binary_steps", 3'))
+    import json
+    stale = json.loads(path.read_text())
+    stale["spec"]["params"] = [["binary_steps", 3]]
+    path.write_text(json.dumps(stale))
     ctx.attack(spec)
     assert len(calls) == 2                                          # stale file: recomputed
