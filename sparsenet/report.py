@@ -87,6 +87,11 @@ def markdown(summ, settings, timing, figures, quick=False):
                           ("Momentum iterative FGSM", "mifgsm"), ("PGD", "pgd")]:
         for defense, dlabel in [("none", "no defense"), ("frontend", "front end")]:
             lines.append(_row(f"{label}, {dlabel}", f"table1/{attack}/{defense}", summ))
+    lines += ["", "Iterative attacks with the front end, counting an example as broken once *any* iterate "
+              "fools the network (never weaker than the final iterate used above):", "", head]
+    for label, attack in [("Iterative FGSM", "ifgsm"), ("Momentum iterative FGSM", "mifgsm"), ("PGD", "pgd")]:
+        if f"table1/{attack}-any/frontend" in summ:
+            lines.append(_row(f"{label}, front end, any iterate", f"table1/{attack}-any/frontend", summ))
     lines += ["", "Locally linear, both variants (the table uses the stronger):", "", head]
     for mode in ("semi-white", "white"):
         for defense in ("none", "frontend"):
