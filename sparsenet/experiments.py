@@ -251,7 +251,8 @@ class Context:
         clf = self.classifier(spec.model, spec.gradient)
         x, y = self.test_set(spec.model, spec.n_test)
         t0 = time.perf_counter()
-        x_adv, extra = run_attack(clf, x, y, spec)
+        self.log(f"running {spec.label} on {len(x):,} images")
+        x_adv, extra = run_attack(clf, x, y, spec, log=self.log)
         result = attacks.evaluate(clf, x, y, x_adv, eps=spec.eps if spec.attack != "cw" else None)
         result.update(extra)
         result.update(spec=_as_json(spec), key=spec.key(), label=spec.label,
@@ -260,8 +261,9 @@ class Context:
         return result
 
 
-def run_attack(clf, x, y, spec: AttackSpec):
-    """Dispatch an AttackSpec to its function in ``attacks``; returns (x_adv, extra info)."""
+def run_attack(clf, x, y, spec: AttackSpec, log=None):
+    """Dispatch an AttackSpec to its function in ``attacks``; returns (x_adv, extra info).
+    ``log`` receives C&W's per-binary-step progress lines."""
     params = dict(spec.params)
     if spec.attack == "ll":
         x_adv = attacks.locally_linear(clf, x, y, spec.eps, mode=spec.mode, iterations=spec.iterations,
@@ -277,7 +279,7 @@ def run_attack(clf, x, y, spec: AttackSpec):
                                        stop_on_success=spec.stop_on_success, **params)
         return x_adv, {}
     if spec.attack == "cw":
-        x_adv, info = attacks.carlini_wagner_l2(clf, x, y, **params)
+        x_adv, info = attacks.carlini_wagner_l2(clf, x, y, log=log, **params)
         d = (x_adv - x).reshape(len(x), -1)
         return x_adv, {"cw_success": info["success"].tolist(),
                        "linf": np.abs(d).max(axis=1).tolist(),
