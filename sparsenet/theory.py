@@ -1,0 +1,108 @@
+"""The paper's theory, computed: Theorem 2's layer-wise bounds (Section 4), a certified
+radius derived from them, and Theorem 1's high-SNR fraction (Section 3.4).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .layers import Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Reshape
+
+
+def gammas(net):
+    """gamma_j = max_i ||w_ij||_1 for every weighted layer j (Theorem 2).
+
+    w_ij is the weight vector feeding neuron i of layer j: a column of a Dense ``W``
+    (n_in, n_out), or one output channel's kernel over (k, k, C_in) for a Conv2D.
+    """
+    out = []
+    for layer in net.weighted:
+        W = np.abs(layer.params["W"]).astype(np.float64)
+        out.append(float(W.reshape(-1, W.shape[-1]).sum(axis=0).max()))
+    return np.array(out)
+
+
+def layer_bounds(net, eps):
+    """Theorem 2, eq. (2): ||e_j||_inf <= eps prod_{l <= j} gamma_l.
+
+    e_j is the change, caused by an input perturbation with ||e||_inf <= eps, of the
+    output of weighted layer j *after* its ReLU (and max-pool, which is 1-Lipschitz in
+    l-infinity and adds no factor); for the last (logit) layer, of its linear output.
+    Returns one bound per weighted layer.
+    """
+    if eps < 0:
+        raise ValueError(f"eps must be >= 0, got {eps}")
+    _check_supported(net)
+    return eps * np.cumprod(gammas(net))
+
+
+def measured_layer_perturbations(net, x, x_perturbed):
+    """||e_j||_inf per example (B, n_weighted): the measured counterpart of ``layer_bounds``,
+    taken at the same points (after each weighted layer's ReLU and pool; logits last)."""
+    _check_supported(net)
+    a, b = _layer_outputs(net, x), _layer_outputs(net, x_perturbed)
+    return np.stack([np.abs(u - v).reshape(len(u), -1).max(axis=1) for u, v in zip(a, b)], axis=1)
+
+
+def _layer_outputs(net, x):
+    """x_1 .. x_L of Section 4: the input of each weighted layer after the first (the
+    previous block's output, after ReLU / pool / flatten), then the logits."""
+    outs, h = [], net._check_input(x).astype(np.float64)
+    first = net.weighted[0]
+    for layer in net.layers:
+        if "W" in layer.params and layer is not first:
+            outs.append(h)
+        h = layer.forward(h)
+    outs.append(h)
+    return outs
+
+
+def _check_supported(net):
+    allowed = (Conv2D, Dense, ReLU, MaxPool2D, Dropout, Flatten, Reshape)
+    bad = [type(l).__name__ for l in net.layers if not isinstance(l, allowed)]
+    if bad:
+        raise ValueError(f"Theorem 2 needs 1-Lipschitz non-linearities; unsupported layers: {bad}")
+
+
+def certified_radius(net, x, y):
+    """Per example, the largest eps for which Theorem 2 guarantees the prediction cannot
+    change. This goes beyond the paper, and is a loose certificate.
+
+    The logit bound is eps * Gamma with Gamma = prod_l gamma_l. Multiclass: each logit
+    moves by at most eps * Gamma, so the margin y_t - max_{i != t} y_i must exceed
+    2 eps Gamma: radius = margin / (2 Gamma). One logit (binary): the logit must keep its
+    sign: radius = |y| / Gamma. Misclassified examples get radius 0.
+    """
+    logits = net.forward(x).astype(np.float64)
+    y = np.asarray(y)
+    Gamma = float(np.prod(gammas(net)))
+    if logits.shape[1] == 1:
+        signed = np.where(y == 1, logits[:, 0], -logits[:, 0])
+        return np.maximum(signed, 0) / Gamma
+    rows = np.arange(len(y))
+    z = logits.copy()
+    true = z[rows, y].copy()
+    z[rows, y] = -np.inf
+    return np.maximum(true - z.max(axis=1), 0) / (2 * Gamma)
+
+
+def high_snr_fraction(N, M=200, delta=0.01, C=0.02, trials=5, rng=None):
+    """Theorem 1 (Section 3.4) by Monte Carlo: the share of neurons i with
+    |w_i^T x - b_i| > |w_i^T e| for an l-infinity perturbation ||e||_inf = delta.
+
+    Assumptions as stated: w_i i.i.d. zero-mean unit-variance (Gaussian here), ||x||_2 = 1
+    with bounded entries (x uniform on the sphere), and biases with
+    delta <= |b_i| / ||w_i||_1 - C (we set |b_i| = (delta + C) ||w_i||_1, random signs).
+    e is the worst case for each neuron, |w_i^T e| = delta ||w_i||_1. Returns the mean share.
+    """
+    if delta < 0 or N < 1 or M < 1:
+        raise ValueError("need delta >= 0, N >= 1, M >= 1")
+    rng = np.random.default_rng(rng)
+    shares = []
+    for _ in range(trials):
+        W = rng.standard_normal((M, N))
+        x = rng.standard_normal(N)
+        x /= np.linalg.norm(x)
+        l1 = np.abs(W).sum(axis=1)
+        b = (delta + C) * l1 * rng.choice([-1.0, 1.0], M)
+        shares.append(np.mean(np.abs(W @ x - b) > delta * l1))
+    return float(np.mean(shares))

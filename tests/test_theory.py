@@ -1,0 +1,138 @@
+"""The paper's theorems, checked numerically (each test fails when its property fails)."""
+import numpy as np
+import pytest
+
+from sparsenet import attacks, data
+from sparsenet.experiments import prune
+from sparsenet.layers import Dense, ReLU
+from sparsenet.models import Classifier, Sequential, cnn4, fc2
+from sparsenet.theory import (certified_radius, gammas, high_snr_fraction, layer_bounds,
+                              measured_layer_perturbations)
+from sparsenet.training import fit, set_penalty
+
+
+def random_net(sizes, seed):
+    rng = np.random.default_rng(seed)
+    layers = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(Dense(a, b, rng=rng, dtype=np.float64))
+        layers[-1].params["b"][:] = 0.1 * rng.standard_normal(b)
+        if i < len(sizes) - 2:
+            layers.append(ReLU())
+    return Sequential(layers, input_shape=(sizes[0],), dtype=np.float64)
+
+
+def sign_gradient_perturbation(net, x, eps, steps=10):
+    """An adversarial (iterative sign-gradient) perturbation pushing every logit up."""
+    e = np.zeros_like(x)
+    for _ in range(steps):
+        net.forward(x + e)
+        g = net.backward(np.ones((len(x), net.n_logits)), param_grads=False)
+        e = np.clip(e + eps / 4 * np.sign(g), -eps, eps)
+    return e
+
+
+@pytest.mark.parametrize("sizes", [(20, 30, 5), (50, 40, 40, 3), (100, 10, 1)])
+def test_theorem2_bound_holds_at_every_layer_random_networks(sizes):
+    rng = np.random.default_rng(0)
+    net, eps = random_net(sizes, 1), 0.1
+    x = rng.standard_normal((64, sizes[0]))
+    for e in (eps * rng.choice([-1.0, 1.0], x.shape), sign_gradient_perturbation(net, x, eps)):
+        measured = measured_layer_perturbations(net, x, x + e)
+        assert (measured <= layer_bounds(net, eps) * (1 + 1e-12)).all()
+
+
+def test_theorem2_bound_is_tight_for_a_single_linear_layer():
+    """For one layer, e = eps sgn(w_i) of the neuron with the largest l1 norm attains the bound;
+    using column instead of row norms of W would break this equality."""
+    net = random_net((30, 4), 2)
+    W = net.weighted[0].params["W"]                       # (n_in, n_out): neuron i is column i
+    i = np.abs(W).sum(axis=0).argmax()
+    x = np.zeros((1, 30))
+    e = 0.2 * np.sign(W[:, i])[None]
+    measured = measured_layer_perturbations(net, x, x + e)[0, -1]
+    assert measured == pytest.approx(layer_bounds(net, 0.2)[-1], rel=1e-12)
+    assert gammas(net)[0] == pytest.approx(np.abs(W).sum(axis=0).max())
+
+
+def test_theorem2_on_cnn4_with_conv_and_pool_layers():
+    rng = np.random.default_rng(3)
+    net = cnn4(seed=0, dtype=np.float64)
+    x = rng.random((4, 28, 28))
+    e = 0.05 * rng.choice([-1.0, 1.0], x.shape)
+    assert (measured_layer_perturbations(net, x, np.clip(x + e, 0, 1)) <= layer_bounds(net, 0.05)).all()
+    assert len(layer_bounds(net, 0.05)) == 5
+
+
+@pytest.fixture(scope="module")
+def sparse_and_plain_fc2(mnist_dir):
+    x, y = data.load_binary("mnist", "train", mnist_dir)
+    nets = {}
+    for name in ("plain", "sparse"):
+        net = fc2(seed=0, dtype=np.float64)
+        if name == "sparse":
+            set_penalty(net, l1=0.03, layers=[0])
+        fit(net, x[:3000], y[:3000], epochs=3, batch_size=32, seed=0, log=lambda m: None)
+        if name == "sparse":
+            prune(net.weighted[0], 0.03)
+        nets[name] = net
+    xt, yt = data.load_binary("mnist", "test", mnist_dir)
+    return nets, xt[:300].astype(np.float64), yt[:300]
+
+
+def test_theorem2_holds_on_trained_fc2_and_sparsity_shrinks_the_bound(sparse_and_plain_fc2):
+    nets, x, y = sparse_and_plain_fc2
+    eps = 0.1
+    for net in nets.values():
+        adv = attacks.iterative_fgsm(Classifier(net), x, y, eps, eps / 5, 10)
+        measured = measured_layer_perturbations(net, x, adv)
+        assert (measured <= layer_bounds(net, eps) * (1 + 1e-9)).all()
+    assert layer_bounds(nets["sparse"], eps)[-1] < layer_bounds(nets["plain"], eps)[-1] / 5
+
+
+def test_certified_radius_is_never_broken(sparse_and_plain_fc2):
+    nets, x, y = sparse_and_plain_fc2
+    net = nets["sparse"]
+    r = certified_radius(net, x, y)
+    clf = Classifier(net)
+    correct = clf.predict(x) == y
+    assert (r[correct] > 0).mean() > 0.9 and (r[~correct] == 0).all()
+    rng = np.random.default_rng(4)
+    for scale in (0.99,):
+        eps = scale * r                                   # per-example budget just inside the radius
+        adv = np.clip(x + eps[:, None, None] * rng.choice([-1.0, 1.0], x.shape), 0, 1)
+        assert (clf.predict(adv)[correct] == y[correct]).all()
+        sw = attacks.locally_linear(clf, x, y, 1.0)       # the worst direction for the binary net
+        worst = np.clip(x + eps[:, None, None] * np.sign(sw - x), 0, 1)
+        assert (clf.predict(worst)[correct] == y[correct]).all()
+
+
+def test_theorem1_high_snr_fraction_rises_towards_one():
+    Ns = [64, 256, 1024, 4096, 16384]
+    shares = [high_snr_fraction(N, M=1000, delta=0.01, C=0.003, trials=4, rng=N) for N in Ns]
+    assert all(b >= a - 0.02 for a, b in zip(shares, shares[1:]))   # monotone up to Monte-Carlo noise
+    # MC std at M x trials = 4,000 neurons is under 0.01; the largest N is essentially all high SNR.
+    assert shares[0] < 0.8 and shares[-1] > 0.995
+
+
+def test_theory_rejects_bad_input():
+    with pytest.raises(ValueError, match="eps must be"):
+        layer_bounds(fc2(), -1.0)
+
+
+def test_multiclass_fgsm_direction_is_the_locally_linear_formula():
+    """Section 3.6: e_FGSM = eps sgn(w_eq^t (p_t - 1) + sum_{k != t} w_eq^k p_k), exactly."""
+    from sparsenet.linear_model import equivalent_linear
+    from sparsenet.losses import softmax
+    rng = np.random.default_rng(5)
+    net = cnn4(seed=1, dtype=np.float64)
+    for layer in net.weighted:
+        layer.params["W"] *= 2.0          # spread the softmax so every p_k matters
+    x, y = rng.random((4, 28, 28)), np.array([1, 4, 7, 9])
+    W_eq, _ = equivalent_linear(net, x)
+    p = softmax(net.forward(x))
+    coef = p.copy()
+    coef[np.arange(4), y] -= 1                        # p_t - 1 for the true class, p_k otherwise
+    predicted = np.sign(np.einsum("bl,bln->bn", coef, W_eq)).reshape(x.shape)
+    _, grad = attacks.loss_gradient(Classifier(net), x, y)   # FGSM's direction before clipping
+    np.testing.assert_array_equal(np.sign(grad), predicted)
