@@ -23,7 +23,7 @@ from sparsenet import files, plots, report
 from sparsenet.data import DataError
 from sparsenet.experiments import AttackSpec, Context, Progress, TrainSpec, attack_cost, train_cost
 from sparsenet.models import CheckpointError
-from sparsenet.reproduction import SECTIONS, Settings, plan
+from sparsenet.reproduction import SECTIONS, Settings, plan, theory_results
 
 ROOT = Path(__file__).resolve().parent
 
@@ -82,10 +82,15 @@ def main(argv=None):
             if isinstance(spec, TrainSpec):
                 infos[key] = ctx.model_info(spec)
 
+    theory = theory_results(ctx, settings) if "theory" in sections else None
     for section, section_jobs in jobs.items():
-        files.write_json(results_dir / f"{section}.json",
-                         {key: results.get(key) or _model_record(infos[key]) for key, _ in section_jobs})
+        record = {key: results.get(key) or _model_record(infos[key]) for key, _ in section_jobs}
+        if section == "theory":
+            record["measured"] = theory
+        files.write_json(results_dir / f"{section}.json", record)
     figures = plots.paper_figures(results, figures_dir)
+    if theory is not None:
+        figures += plots.theory_figures(theory, figures_dir)
     reproduced = report.cells(results, infos)
     summ = report.summary(reproduced)
     files.write_json(results_dir / "summary.json", summ)
@@ -93,7 +98,7 @@ def main(argv=None):
               "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     report_path = results_dir / "REPORT.md" if args.quick else out / "REPORT.md"
     rel = [(title, os.path.relpath(Path(p).resolve(), report_path.parent.resolve())) for title, p in figures]
-    text = report.markdown(summ, _settings_record(settings, models), timing, rel, quick=args.quick)
+    text = report.markdown(summ, _settings_record(settings, models), timing, rel, quick=args.quick, theory=theory)
     with files.atomic_path(report_path) as tmp:
         tmp.write_text(text)
     log(f"done in {timing['wall_seconds'] / 60:.1f} min; wrote {report_path}, {results_dir}/summary.json "

@@ -35,17 +35,22 @@ RANGE_TOL = 1e-6  # inputs may leave [0, 1] by float rounding, no more
 def operators(basis, level, shape):
     """Analysis A and synthesis S (both N x N, float64, read-only) with S A = I.
 
-    Built once per (basis, level, shape) by transforming the N unit images. With
+    Built once per (basis, level, shape) by transforming the N unit images; ``shape`` is
+    (H, W) for images or (N,) for 1-D signals. With
     ``mode='periodization'`` a wavelet transform of an image whose sides are divisible
     by 2^level has exactly N coefficients.
     """
-    H, W = shape
-    N = H * W
-    units = np.eye(N).reshape(N, H, W)
+    N = int(np.prod(shape))
+    units = np.eye(N).reshape((N,) + tuple(shape))
     if basis == "dct":
-        A = scipy.fft.dctn(units, axes=(1, 2), norm="ortho").reshape(N, N).T
+        A = scipy.fft.dctn(units, axes=tuple(range(1, units.ndim)), norm="ortho").reshape(N, N).T
         S = A.T  # orthonormal: the inverse is the transpose
+    elif len(shape) == 1:  # 1-D signals, for Section 3.1's linear-classifier calculations
+        coeffs = pywt.wavedec(units, WAVELETS[basis], mode="periodization", level=level, axis=1)
+        A = np.concatenate(coeffs, axis=1).T
+        S = np.linalg.inv(A)
     else:
+        H, W = shape
         wavelet = WAVELETS[basis]
         with warnings.catch_warnings():  # "level too high": boundary effects are expected here
             warnings.simplefilter("ignore", UserWarning)

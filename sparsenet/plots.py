@@ -82,3 +82,58 @@ def paper_figures(results, folder):
     if "fig7/none" in results and "fig7/frontend" in results:
         out.append(("Figure 7 — C&W ℓ2 distances", carlini_wagner_histograms(results, folder / "fig7.png")))
     return out
+
+
+# -- the theory section ---------------------------------------------------------------
+def theorem1(th, path):
+    """Theorem 1 (Section 3.4): share of high-SNR neurons vs the input dimension N."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.semilogx(th["N"], 100 * np.asarray(th["share"]), "o-", base=2)
+    ax.set(xlabel="input dimension N", ylabel="neurons with |wᵢᵀx − bᵢ| > |wᵢᵀe| (%)", ylim=(None, 101),
+           title="Theorem 1: the high-SNR share rises towards 100% with N")
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def theorem2(th, path):
+    """Theorem 2 (Section 4): per-layer bound ε∏γ_l vs the measured ‖e_j‖∞, plain and sparse fc2."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    for ax, (defense, rows) in zip(axes, th.items()):
+        eps = [r["eps"] for r in rows]
+        for j, color in zip(range(len(rows[0]["bound"])), ("tab:blue", "tab:orange")):
+            name = "hidden layer" if j == 0 else "logit"
+            ax.loglog(eps, [r["bound"][j] for r in rows], "-", color=color, label=f"{name}: bound")
+            ax.loglog(eps, [r["ifgsm"][j] for r in rows], "o--", color=color, label=f"{name}: measured, I-FGSM")
+            ax.loglog(eps, [r["random"][j] for r in rows], "x:", color=color, label=f"{name}: measured, random")
+        ax.set(xlabel="ℓ∞ budget ε", title=f"fc2 MNIST 3 vs 7, {'sparse' if defense == 'sparse' else 'no'} "
+                                         f"{'network' if defense == 'sparse' else 'sparsity'}")
+        ax.grid(alpha=0.3, which="both")
+    axes[0].set_ylabel("‖e_j‖∞ (largest over the test set)")
+    axes[1].legend(fontsize=7)
+    fig.suptitle("Theorem 2: the layer-wise bound holds, and sparsity shrinks it")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def flips_vs_eps(th, path):
+    """Share of cnn4's switches that an attack flips, vs ε (the high-SNR regime in practice)."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for defense, color in (("none", "k"), ("frontend", "tab:blue")):
+        for attack, style in (("fgsm", "o-"), ("ifgsm", "s--")):
+            pts = sorted((r["eps"], 100 * r["all"]) for r in th.get(defense, []) if r["attack"] == attack)
+            if pts:
+                ax.plot(*zip(*pts), style, color=color,
+                        label=f"{attack.upper().replace('IF', 'I-F')}, {'front end' if defense == 'frontend' else 'no defense'}")
+    ax.set(xlabel="ℓ∞ budget ε", ylabel="switches flipped (%)",
+           title="cnn4 on MNIST: ReLU and max-pool switches flipped by the attack")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def theory_figures(th, folder):
+    """The theory section's figures; returns [(title, path)]."""
+    folder = Path(folder)
+    return [("Theorem 1 — high-SNR neurons vs N", theorem1(th["theorem1"], folder / "theorem1.png")),
+            ("Theorem 2 — layer bounds vs measured perturbations", theorem2(th["theorem2"], folder / "theorem2.png")),
+            ("Switch flips on cnn4 vs ε", flips_vs_eps(th["flips"], folder / "switch_flips.png"))]

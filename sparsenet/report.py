@@ -92,7 +92,7 @@ def _row(label, key, summ, digits=2):
     return f"| {label} | {_fmt(paper, digits)} | {_fmt(ours, digits)} | {_fmt(diff, digits)}{flag} |"
 
 
-def markdown(summ, settings, timing, figures, quick=False):
+def markdown(summ, settings, timing, figures, quick=False, theory=None):
     """REPORT.md: every cell beside the paper's, the figures, the settings, and notes."""
     head = "| | paper | ours | ours − paper |\n|---|---:|---:|---:|"
     lines = ["# sparsenet: reproduction report", ""]
@@ -153,6 +153,9 @@ def markdown(summ, settings, timing, figures, quick=False):
     for key in sorted(k for k in summ if k.startswith("fig7/")):
         lines.append(_row(key[5:], key, summ, digits=3))
 
+    if theory is not None:
+        lines += ["", *_theory_lines(theory)]
+
     off = [k for k, c in summ.items() if c["paper"] is not None and c["ours"] is not None
            and abs(c["ours"] - c["paper"]) > 5 and not k.startswith("fig7/")]
     lines += ["", "## Cells more than 5 points from the paper", ""]
@@ -171,3 +174,41 @@ def markdown(summ, settings, timing, figures, quick=False):
     lines += [f"{k}: {v}" for k, v in settings.items()]
     lines += ["```", ""]
     return "\n".join(lines)
+
+
+def _theory_lines(th):
+    """The theory section: Theorem 1's shares, Theorem 2's bound against the measured
+    worst case, the certified radius of the sparse fc2, and switch flips on cnn4."""
+    t1 = th["theorem1"]
+    lines = ["## Theory, measured (Sections 3.4 and 4; beyond the paper's tables)", "",
+             "**Theorem 1** (Monte Carlo, i.i.d. Gaussian weights, ‖x‖₂ = 1, δ = 0.01): share of neurons "
+             "with |wᵢᵀx − bᵢ| > |wᵢᵀe| — " + ", ".join(f"N = {n:,}: {100 * v:.1f}%" for n, v in
+                                                       zip(t1["N"], t1["share"])) + ".", "",
+             "**Theorem 2** on the MNIST 3-vs-7 `fc2` (test set): bound ε∏γ_l on each layer's output change "
+             "against the largest measured ‖e_j‖∞ (random sign and I-FGSM perturbations).", "",
+             "| network | ε | layer | bound | measured, random | measured, I-FGSM | measured / bound |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for defense, rows in th["theorem2"].items():
+        for r in rows:
+            for j, bound in enumerate(r["bound"]):
+                worst = max(r["random"][j], r["ifgsm"][j])
+                lines.append(f"| {defense} | {r['eps']:g} | {j + 1} | {bound:.3g} | {r['random'][j]:.3g} | "
+                             f"{r['ifgsm'][j]:.3g} | {worst / bound:.2f} |")
+    lines += ["", "**Certified ℓ∞ radius** from Theorem 2 (a prediction cannot change while the logit's bound "
+              "stays below its margin; this goes beyond the paper and is loose):", "",
+              "| network | γ per layer | median radius | " +
+              " | ".join(f"certified at ε = {e}" for e in next(iter(th["certified"].values()))["certified_at"]) + " |",
+              "|---|---|---:|" + "---:|" * len(next(iter(th["certified"].values()))["certified_at"])]
+    for defense, c in th["certified"].items():
+        lines.append(f"| fc2 {defense} | {', '.join(f'{g:.3g}' for g in c['gammas'])} | {c['median']:.4f} | " +
+                     " | ".join(f"{100 * v:.1f}%" for v in c["certified_at"].values()) + " |")
+    lines += ["", "**Switch flips on cnn4** (share of all ReLU and max-pool switches that differ between x and "
+              "x + e, as the network sees them; the high-SNR regime is few flips):", "",
+              "| ε | FGSM, no defense | I-FGSM, no defense | FGSM, front end | I-FGSM, front end |",
+              "|---:|---:|---:|---:|---:|"]
+    flips = {(d, r["attack"], r["eps"]): r["all"] for d, rows in th["flips"].items() for r in rows}
+    for eps in sorted({k[2] for k in flips}):
+        vals = [flips.get((d, a, eps)) for d, a in (("none", "fgsm"), ("none", "ifgsm"),
+                                                    ("frontend", "fgsm"), ("frontend", "ifgsm"))]
+        lines.append(f"| {eps:g} | " + " | ".join("–" if v is None else f"{100 * v:.2f}%" for v in vals) + " |")
+    return lines

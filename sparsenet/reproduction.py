@@ -8,11 +8,17 @@ for each key that the paper states as a number (accuracies in %).
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 
-from .experiments import AttackSpec, TrainSpec
+import numpy as np
 
-SECTIONS = ("b2", "table1", "table2", "sweep", "levels", "fig5", "fig6", "fig7")
+from . import attacks, files, theory
+from .experiments import AttackSpec, TrainSpec, _as_json, spec_hash
+from .linear_model import switch_flips
+from .models import Classifier
+
+SECTIONS = ("b2", "table1", "table2", "sweep", "levels", "fig5", "fig6", "fig7", "theory")
 
 PAPER = {
     "table1/ll/none": 8.82, "table1/ll/frontend": 79.48,
@@ -162,4 +168,77 @@ def plan(section, s: Settings):
             # Appendix B.3: BPDA identity through the front end, as the paper does.
             jobs.append((f"fig7/{defense}", AttackSpec(s.cnn4(defense), "cw", gradient="bpda", **s.cw)))
         return jobs
+    if section == "theory":
+        return [("theory/cnn4/none", s.cnn4()), ("theory/cnn4/frontend", s.cnn4("frontend")),
+                ("theory/fc2-mnist/none", s.fc2("mnist")), ("theory/fc2-mnist/sparse", s.fc2("mnist", "sparse"))]
     raise ValueError(f"unknown section {section!r}; choose from {SECTIONS}")
+
+
+# -- the theory section: the paper's theorems measured on the trained networks ---------
+THEORY_EPS = (0.01, 0.02, 0.05, 0.1)                        # Theorem 2 and the certificate
+FLIP_EPS = (0.02, 0.05, 0.1, 0.15, 0.2, 0.25)               # switch flips on cnn4
+THEOREM1_N = (64, 256, 1024, 4096, 16384)
+
+
+def theory_results(ctx, s: Settings):
+    """Theorems 1 and 2, the certified radius and switch flips, on this run's networks;
+    cached in ``<cache>/theory`` like the attacks (a dict of JSON-ready values)."""
+    models = dict(plan("theory", s))
+    key = spec_hash(s) + "-" + "-".join(m.key()[:6] for m in models.values())
+    path = ctx.cache_dir / "theory" / f"theory-{key}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    n = 100 if s.quick else 1000
+    ctx.log("theory: Theorem 1 (Monte Carlo), Theorem 2 and certified radius on fc2, switch flips on cnn4")
+    out = {"theorem1": {"N": list(THEOREM1_N),
+                        "share": [theory.high_snr_fraction(N, M=1000, delta=0.01, C=0.003, trials=4, rng=N)
+                                  for N in THEOREM1_N]}}
+    out["theorem2"], out["certified"] = {}, {}
+    for defense in ("none", "sparse"):
+        spec = models[f"theory/fc2-mnist/{defense}"]
+        net = ctx.model(spec)
+        x, y = ctx.test_set(spec)
+        out["theorem2"][defense] = _theorem2(net, x, y, s.seed)
+        r = theory.certified_radius(net, x, y)
+        out["certified"][defense] = {"median": float(np.median(r)), "mean": float(r.mean()),
+                                     "certified_at": {f"{e:g}": float(np.mean(r > e)) for e in THEORY_EPS},
+                                     "gammas": theory.gammas(net).tolist()}
+    out["flips"] = {}
+    for defense in ("none", "frontend"):
+        spec = models[f"theory/cnn4/{defense}"]
+        clf = ctx.classifier(spec)
+        x, y = ctx.test_set(spec, n)
+        out["flips"][defense] = _flips(clf, x, y)
+    out["spec"] = {k: _as_json(m) for k, m in models.items()}
+    files.write_json(path, out)
+    return out
+
+
+def _theorem2(net, x, y, seed):
+    """Per eps: Theorem 2's bound per layer and the measured max_x ||e_j||_inf for a random
+    sign perturbation and for I-FGSM (delta = eps/10, 10 steps), both clipped to [0, 1]."""
+    rng = np.random.default_rng(seed)
+    clf, rows = Classifier(net), []
+    for eps in THEORY_EPS:
+        random = np.clip(x + eps * rng.choice(np.array([-1, 1], x.dtype), x.shape), 0, 1)
+        adversarial = attacks.iterative_fgsm(clf, x, y, eps, eps / 10, 10)
+        rows.append({"eps": eps, "bound": theory.layer_bounds(net, eps).tolist(),
+                     **{name: theory.measured_layer_perturbations(net, x, xp).max(axis=0).tolist()
+                        for name, xp in (("random", random), ("ifgsm", adversarial))}})
+    return rows
+
+
+def _flips(clf, x, y):
+    """Per eps and attack: the share of each layer's switches (ReLU and max-pool) that flip
+    between x and x + e, as seen by the network (after the front end, if any)."""
+    rows = []
+    seen = clf.frontend(x) if clf.frontend is not None else x
+    for eps in FLIP_EPS:
+        for name, x_adv in (("fgsm", attacks.fgsm(clf, x, y, eps)),
+                            ("ifgsm", attacks.iterative_fgsm(clf, x, y, eps, eps / 10, 10))):
+            seen_adv = clf.frontend(x_adv) if clf.frontend is not None else x_adv
+            flips = switch_flips(clf.net, seen, seen_adv)
+            rows.append({"eps": eps, "attack": name,
+                         "layers": {f.layer: float(f.flipped.mean() / f.size) for f in flips},
+                         "all": float(sum(f.flipped.sum() for f in flips) / (len(x) * sum(f.size for f in flips)))})
+    return rows

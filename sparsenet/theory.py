@@ -1,5 +1,6 @@
-"""The paper's theory, computed: Theorem 2's layer-wise bounds (Section 4), a certified
-radius derived from them, and Theorem 1's high-SNR fraction (Section 3.4).
+"""The paper's theory, computed: the linear classifier's attenuation (Section 3.1),
+Theorem 1's high-SNR fraction (Section 3.4), Theorem 2's layer-wise bounds (Section 4)
+and a certified radius derived from them.
 """
 from __future__ import annotations
 
@@ -106,3 +107,21 @@ def high_snr_fraction(N, M=200, delta=0.01, C=0.02, trials=5, rng=None):
         b = (delta + C) * l1 * rng.choice([-1.0, 1.0], M)
         shares.append(np.mean(np.abs(W @ x - b) > delta * l1))
     return float(np.mean(shares))
+
+
+def linear_distortions(w, A, support):
+    """Section 3.1: a linear classifier y = w^T x behind a front end that keeps the K
+    coefficients of x in ``support``. Returns (Delta_SW, Delta_W) / (eps ||w||_1), the
+    distortions of the semi-white box attack e = eps sgn(w) and the white box attack
+    e = eps sgn(P_K w), relative to the undefended eps ||w||_1; eps cancels.
+
+    w : (T, N) classifiers; A : (N, N) orthonormal analysis operator (rows are the basis
+    vectors psi_k, as ``frontend.operators`` returns it); support : (T, N) bool, the K
+    coefficients x occupies. P_K w = A^T M A w, the orthogonal projection on span{psi_k}.
+    """
+    w, support = np.asarray(w, np.float64), np.asarray(support, bool)
+    if w.ndim != 2 or support.shape != w.shape or A.shape != (w.shape[1],) * 2:
+        raise ValueError(f"need w (T, N), support (T, N) and A (N, N); got {w.shape}, {support.shape}, {A.shape}")
+    p = ((w @ A.T) * support) @ A
+    l1 = np.abs(w).sum(axis=1)
+    return np.abs((np.sign(w) * p).sum(axis=1)) / l1, np.abs(p).sum(axis=1) / l1

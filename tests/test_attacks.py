@@ -124,7 +124,9 @@ def test_carlini_wagner_finds_small_adversarials(cnn, mnist_small):
     x, y = x[:20], y[:20]
     clf = Classifier(cnn)
     ok = clf.predict(x) == y
-    kw = dict(initial_const=1.0, binary_steps=4, max_iterations=300)  # fewer steps than the paper
+    # 300 iterations, not thousands: lr 0.05 lets Adam move the saturated (0 or 1) pixels, whose
+    # w = arctanh(±(1 - 1e-6)) sits 7 units out, within budget (at lr 0.01 one example of 19 fails).
+    kw = dict(initial_const=1.0, binary_steps=4, max_iterations=300, lr=0.05)
     adv, info = attacks.carlini_wagner_l2(clf, x, y, **kw)
     assert info["success"][ok].mean() >= 0.95
     assert (clf.predict(adv)[info["success"]] != y[info["success"]]).all()
@@ -134,7 +136,8 @@ def test_carlini_wagner_finds_small_adversarials(cnn, mnist_small):
 
 
 def test_carlini_wagner_does_not_depend_on_batch_size(cnn, mnist_small):
-    """Per-example constants and early abort; float64 so BLAS rounding cannot differ."""
+    """Per-example constants and early abort. float64, and compared to 1e-12: BLAS may still
+    round a batch of 3 and a batch of 8 differently in the last bit."""
     _, _, x, y = mnist_small
     net64 = cnn4(dtype=np.float64)
     net64.load_state_dict(cnn.state_dict())
@@ -143,7 +146,7 @@ def test_carlini_wagner_does_not_depend_on_batch_size(cnn, mnist_small):
     _, a = attacks.carlini_wagner_l2(clf, x, y, batch_size=8, **kw)
     _, b = attacks.carlini_wagner_l2(clf, x, y, batch_size=3, **kw)
     for key in a:
-        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+        np.testing.assert_allclose(a[key], b[key], rtol=1e-12, atol=1e-15, err_msg=key)
 
 
 def test_carlini_wagner_on_a_binary_network(binary):

@@ -115,3 +115,16 @@ def test_cached_results_are_reused_and_stale_ones_are_not(tmp_path, monkeypatch)
     path.write_text(json.dumps(stale))
     ctx.attack(spec)
     assert len(calls) == 2                                          # stale file: recomputed
+
+
+def test_report_renders_the_theory_section():
+    th = {"theorem1": {"N": [64, 16384], "share": [0.5, 1.0]},
+          "theorem2": {"sparse": [{"eps": 0.1, "bound": [0.4, 2.0], "random": [0.1, 0.2], "ifgsm": [0.3, 1.0]}]},
+          "certified": {"sparse": {"median": 0.07, "mean": 0.08, "certified_at": {"0.05": 0.75},
+                                   "gammas": [3.0, 5.0]}},
+          "flips": {"none": [{"eps": 0.25, "attack": "fgsm", "all": 0.25, "layers": {}}]}}
+    text = report.markdown({}, {}, {"wall_seconds": 1, "peak_mb": 1}, [], theory=th)
+    assert "N = 16,384: 100.0%" in text
+    assert "| sparse | 0.1 | 2 | 2 | 0.2 | 1 | 0.50 |" in text        # measured / bound = 1.0 / 2.0
+    assert "| fc2 sparse | 3, 5 | 0.0700 | 75.0% |" in text
+    assert "| 0.25 | 25.00% | – | – | – |" in text

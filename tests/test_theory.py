@@ -6,7 +6,8 @@ from sparsenet import attacks, data
 from sparsenet.experiments import prune
 from sparsenet.layers import Dense, ReLU
 from sparsenet.models import Classifier, Sequential, cnn4, fc2
-from sparsenet.theory import (certified_radius, gammas, high_snr_fraction, layer_bounds,
+from sparsenet.frontend import Sparsifier, operators
+from sparsenet.theory import (certified_radius, gammas, high_snr_fraction, layer_bounds, linear_distortions,
                               measured_layer_perturbations)
 from sparsenet.training import fit, set_penalty
 
@@ -118,6 +119,60 @@ def test_theorem1_high_snr_fraction_rises_towards_one():
 def test_theory_rejects_bad_input():
     with pytest.raises(ValueError, match="eps must be"):
         layer_bounds(fc2(), -1.0)
+    with pytest.raises(ValueError, match="need w"):
+        linear_distortions(np.ones((2, 8)), np.eye(8), np.ones((2, 4), bool))
+
+
+def sparse_support(N, K, trials, rng):
+    """x exactly K-sparse: K coefficients chosen at random, per trial."""
+    keys = rng.random((trials, N))
+    return keys < np.sort(keys, axis=1)[:, [K]]
+
+
+@pytest.mark.parametrize("basis", ["haar", "dct"])
+def test_section31_semi_white_box_attenuation_is_K_over_N(basis):
+    """E[Delta_SW] / (eps ||w||_1) = K/N for i.i.d. Gaussian w, whatever the orthonormal
+    basis (E[w sgn(w)^T] is a multiple of I); the white box is never weaker (Hoelder)."""
+    rng = np.random.default_rng(0)
+    for N in (256, 1024, 4096):
+        A, _ = operators(basis, None, (N,))
+        for K in (16, N // 16):
+            w = rng.standard_normal((100, N))
+            sw, wb = linear_distortions(w, A, sparse_support(N, K, 100, rng))
+            assert 0.85 < sw.mean() * N / K < 1.15, (N, K, sw.mean() * N / K)
+            assert (wb >= sw - 1e-12).all()
+
+
+def test_section31_white_box_attenuation_is_K_polylog_N_only_for_a_localized_basis():
+    """At fixed K, Delta_W / (eps ||w||_1) * N / K stays O(polylog N) for wavelets, whose
+    basis vectors have small l1 norm, but grows like sqrt(N / K) for the DCT."""
+    rng = np.random.default_rng(1)
+    K, Ns = 16, (256, 1024, 4096)
+    scaled = {}
+    for basis in ("haar", "db4", "dct"):
+        scaled[basis] = []
+        for N in Ns:
+            A, _ = operators(basis, None, (N,))
+            _, wb = linear_distortions(rng.standard_normal((50, N)), A, sparse_support(N, K, 50, rng))
+            scaled[basis].append(wb.mean() * N / K)
+    for basis in ("haar", "db4"):
+        assert all(v < np.log2(N) for v, N in zip(scaled[basis], Ns)), (basis, scaled[basis])
+        assert scaled[basis][-1] / scaled[basis][0] < 2              # polylog, not sqrt(16) = 4
+    assert 3 < scaled["dct"][-1] / scaled["dct"][0] < 5              # sqrt(4096 / 256) = 4
+    assert scaled["dct"][-1] > 4 * scaled["haar"][-1]
+
+
+def test_section31_wavelets_attenuate_the_white_box_attack_more_than_the_dct_on_mnist(mnist_dir):
+    """The take-away on real digits: P_K w for the top 3% of coefficients of each image
+    keeps less l1 mass of a random w in a (localized) wavelet basis than in the DCT."""
+    x, _ = data.load_dataset("mnist", "test", mnist_dir)
+    x = x[:200].astype(np.float64)
+    w = np.random.default_rng(2).standard_normal(x.shape)
+    ratio = {}
+    for basis in ("cdf97", "haar", "db4", "dct"):
+        p = Sparsifier(basis=basis, rho=0.03).project(w, x)
+        ratio[basis] = (np.abs(p).sum(axis=(1, 2)) / np.abs(w).sum(axis=(1, 2))).mean()
+    assert max(ratio["cdf97"], ratio["haar"], ratio["db4"]) < 0.5 * ratio["dct"], ratio
 
 
 def test_multiclass_fgsm_direction_is_the_locally_linear_formula():
