@@ -46,7 +46,9 @@ def operators(basis, level, shape):
         A = scipy.fft.dctn(units, axes=tuple(range(1, units.ndim)), norm="ortho").reshape(N, N).T
         S = A.T  # orthonormal: the inverse is the transpose
     elif len(shape) == 1:  # 1-D signals, for Section 3.1's linear-classifier calculations
-        coeffs = pywt.wavedec(units, WAVELETS[basis], mode="periodization", level=level, axis=1)
+        with warnings.catch_warnings():  # "level too high", as below
+            warnings.simplefilter("ignore", UserWarning)
+            coeffs = pywt.wavedec(units, WAVELETS[basis], mode="periodization", level=level, axis=1)
         A = np.concatenate(coeffs, axis=1).T
         S = np.linalg.inv(A)
     else:
@@ -66,14 +68,59 @@ def operators(basis, level, shape):
     return A, S
 
 
+class _Maps:
+    """The four linear maps the front end applies to rows of flattened images (..., N):
+    ``analysis`` c = A x, ``synthesis`` x = S c, and the transposes ``analysis_t`` (A^T)
+    and ``synthesis_t`` (S^T) that carry gradients back.
+
+    A level-1 wavelet transform and the DCT are separable, A = A_H (x) A_W (Kronecker:
+    the rows, then the columns, of each image), so c = A_H X A_W^T costs two products
+    with 28 x 28 matrices instead of one with a 784 x 784 matrix (14x fewer flops; about
+    3x faster in practice). Deeper wavelet levels are not separable and use the dense
+    matrices.
+    """
+
+    def __init__(self, basis, level, shape, dtype):
+        A, S = operators(basis, level, shape)
+        H, W = shape
+        (AH, SH), (AW, SW) = operators(basis, level, (H,)), operators(basis, level, (W,))
+        self.shape = shape
+        self.separable = np.allclose(np.kron(AH, AW), A, atol=1e-12) and np.allclose(np.kron(SH, SW), S, atol=1e-12)
+        if self.separable:   # per map: (L, R^T) with the map = L (x) R
+            self._m = {"analysis": (AH, AW.T), "synthesis": (SH, SW.T), "analysis_t": (AH.T, AW),
+                       "synthesis_t": (SH.T, SW)}
+        else:                # per map: M^T, for rows @ M^T
+            self._m = {"analysis": (A.T,), "synthesis": (S.T,), "analysis_t": (A,), "synthesis_t": (S,)}
+        self._m = {k: tuple(np.ascontiguousarray(m, dtype) for m in v) for k, v in self._m.items()}
+
+    def analysis(self, rows):
+        return self._apply("analysis", rows)
+
+    def synthesis(self, rows):
+        return self._apply("synthesis", rows)
+
+    def analysis_t(self, rows):
+        return self._apply("analysis_t", rows)
+
+    def synthesis_t(self, rows):
+        return self._apply("synthesis_t", rows)
+
+    def _apply(self, name, rows):
+        if not self.separable:
+            return rows @ self._m[name][0]
+        # vec(L X R^T) for every image X: two large products over all rows of all images
+        # (a transpose in between), not a loop over images.
+        L, RT = self._m[name]
+        H, W = self.shape
+        lead = rows.shape[:-1]
+        Y = rows.reshape(-1, W) @ RT                                         # X R^T
+        Y = Y.reshape(-1, H, W).transpose(0, 2, 1).reshape(-1, H) @ L.T      # (X R^T)^T L^T
+        return Y.reshape(-1, W, H).transpose(0, 2, 1).reshape(*lead, H * W)
+
+
 @functools.lru_cache(maxsize=None)
-def _row_operators(basis, level, shape, dtype):
-    """(A^T, S^T, S, A) as contiguous arrays of ``dtype`` for row-vector products."""
-    A, S = operators(basis, level, shape)
-    mats = tuple(np.ascontiguousarray(m, dtype=dtype) for m in (A.T, S.T, S, A))
-    for m in mats:
-        m.setflags(write=False)
-    return mats
+def _maps(basis, level, shape, dtype):
+    return _Maps(basis, level, shape, dtype)
 
 
 class Sparsifier:
@@ -118,8 +165,7 @@ class Sparsifier:
     def coefficients(self, x):
         """c = A x for each image: (B, N)."""
         x = self._check(x)
-        AT = self._ops(x.dtype)[0]
-        return x.reshape(len(x), self.N) @ AT
+        return self._maps(x.dtype).analysis(x.reshape(len(x), self.N))
 
     def support(self, x):
         """M_x: boolean (B, N) mask of the K coefficients of x largest in magnitude."""
@@ -146,7 +192,7 @@ class Sparsifier:
         c = self.coefficients(x)
         mask = self._support(c)
         c *= mask
-        r = c @ self._ops(c.dtype)[1]
+        r = self._maps(c.dtype).synthesis(c)
         self._last = (np.array(x, copy=True), r, mask)
         return r, mask
 
@@ -190,14 +236,14 @@ class Sparsifier:
         return out.reshape(w.shape)
 
     def _project_rows(self, rows, mask):
-        _, _, S, A = self._ops(rows.dtype if rows.dtype == np.float32 else np.float64)
-        z = rows @ S
+        maps = self._maps(rows.dtype if rows.dtype == np.float32 else np.float64)
+        z = maps.synthesis_t(rows)
         z *= mask
-        return z @ A
+        return maps.analysis_t(z)
 
     # -- helpers --------------------------------------------------------------
-    def _ops(self, dtype):
-        return _row_operators(self.basis, self.level, self.shape, np.dtype(dtype))
+    def _maps(self, dtype):
+        return _maps(self.basis, self.level, self.shape, np.dtype(dtype))
 
     def _check(self, x):
         x = np.asarray(x)

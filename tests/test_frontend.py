@@ -7,7 +7,7 @@ import pywt
 import scipy.fft
 
 from gradcheck import numerical_grad, rel_error, sample
-from sparsenet.frontend import BASES, Sparsifier, operators
+from sparsenet.frontend import BASES, Sparsifier, _maps, operators
 
 CASES = [("cdf97", 1), ("cdf97", 2), ("haar", 1), ("haar", 2), ("db4", 1), ("db4", 2), ("dct", 1)]
 
@@ -45,6 +45,18 @@ def test_synthesis_inverts_analysis(basis, level):
         np.testing.assert_allclose(S, A.T, atol=1e-12)
     else:
         assert np.abs(S - A.T).max() > 1e-2
+
+
+@pytest.mark.parametrize("basis,level", CASES)
+def test_fast_maps_equal_the_dense_operators(basis, level):
+    """Level 1 and the DCT run separably (A = A_H kron A_W), deeper levels densely; both
+    must equal A, S and their transposes."""
+    A, S = operators(basis, level, (28, 28))
+    maps = _maps(basis, level, (28, 28), np.dtype(np.float64))
+    assert maps.separable == (level == 1 or basis == "dct")
+    rows = np.random.default_rng(1).standard_normal((3, 5, 784))
+    for got, M in ((maps.analysis, A), (maps.synthesis, S), (maps.analysis_t, A.T), (maps.synthesis_t, S.T)):
+        np.testing.assert_allclose(got(rows), rows @ M.T, atol=1e-10)
 
 
 @pytest.mark.parametrize("basis", BASES)
