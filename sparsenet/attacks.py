@@ -146,26 +146,37 @@ def _plain_gradient(n):
     return lambda idx, g: g
 
 
-def _iterate(clf, x, y, eps, delta, iterations, start, make_direction, stop_on_success, batch_size):
+def _iterate(clf, x, y, eps, delta, iterations, start, make_direction, stop_on_success, batch_size,
+             with_first_success=False):
     """The loop shared by I-FGSM, PGD and MI-FGSM: x_{k+1} = Π(x_k + δ sgn(d_k)).
 
     ``start(b)`` gives the first iterate of batch slice b; ``make_direction(n)`` makes,
     per batch, a function (idx, grad) -> d_k that may keep per-example state (momentum).
     With ``stop_on_success`` an example misclassified at some iterate is frozen there.
+    ``with_first_success`` also returns, per example, the first misclassified iterate (the
+    final one where none was): what ``stop_on_success`` would return, from the same run,
+    at the cost of one extra forward pass (each step's gradient pass already gives the
+    current iterate's logits).
     """
     out = np.empty_like(x)
+    first = np.empty_like(x) if with_first_success else None
     for b in _batches(len(x), batch_size):
         xb, yb = x[b], y[b]
         xa = start(b)
         active = np.ones(len(xb), bool)
+        found = np.zeros(len(xb), bool)      # with_first_success: first iterate recorded
+        fb = xa.copy() if with_first_success else None
         direction = make_direction(len(xb))
         for _ in range(iterations):
             idx = np.flatnonzero(active)
             if not len(idx):
                 break
             logits, g = loss_gradient(clf, xa[idx], yb[idx])
+            hit = predictions(logits) != yb[idx]
+            if with_first_success:
+                new = idx[hit & ~found[idx]]
+                fb[new], found[new] = xa[new], True
             if stop_on_success:
-                hit = predictions(logits) != yb[idx]
                 active[idx[hit]] = False
                 idx, g = idx[~hit], g[~hit]
                 if not len(idx):
@@ -173,37 +184,52 @@ def _iterate(clf, x, y, eps, delta, iterations, start, make_direction, stop_on_s
             d = direction(idx, g)
             xa[idx] = project(xa[idx] + delta * np.sign(d), xb[idx], eps)
         out[b] = xa
-    return out
+        if with_first_success:
+            rest = ~found                      # not fooled before: the final iterate stands
+            fb[rest] = xa[rest]
+            first[b] = fb
+    return (out, first) if with_first_success else out
 
 
-def iterative_fgsm(clf, x, y, eps, delta, iterations, stop_on_success=False, batch_size=500):
+def iterative_fgsm(clf, x, y, eps, delta, iterations, stop_on_success=False, batch_size=500,
+                   with_first_success=False):
     """Iterative FGSM (Kurakin et al. 2017): from x, steps δ sgn ∇J, each projected into
     the ε-ball and [0, 1]. ``stop_on_success`` freezes an example at the first
     misclassified iterate (keeps the adversarial found: never weaker than the final
-    iterate)."""
+    iterate). ``with_first_success`` returns (final iterates, first misclassified
+    iterates) from one run."""
     x, y = check_inputs(clf, x, y, eps, delta, iterations)
     return _iterate(clf, x, y, eps, delta, iterations, lambda b: x[b].copy(),
-                    _plain_gradient, stop_on_success, batch_size)
+                    _plain_gradient, stop_on_success, batch_size, with_first_success)
 
 
-def pgd(clf, x, y, eps, delta, iterations, restarts=1, rng=None, stop_on_success=False, batch_size=500):
+def pgd(clf, x, y, eps, delta, iterations, restarts=1, rng=None, stop_on_success=False, batch_size=500,
+        with_first_success=False):
     """PGD (Madry et al. 2018): a uniform random start in the ε-ball (clipped to [0, 1]),
     then I-FGSM steps. With ``restarts`` > 1 each example keeps its worst case
-    (misclassified, else the highest loss). ``rng``: seed or Generator."""
+    (misclassified, else the highest loss). ``rng``: seed or Generator.
+    ``with_first_success``: as in ``iterative_fgsm`` (each restart's first iterates
+    compete like the final ones)."""
     x, y = check_inputs(clf, x, y, eps, delta, iterations)
     if restarts < 1:
         raise ValueError(f"restarts must be >= 1, got {restarts}")
     rng = np.random.default_rng(rng)
     best, best_score = x.copy(), np.full(len(x), -np.inf)
+    best_first, best_first_score = x.copy(), np.full(len(x), -np.inf)
     for _ in range(restarts):
         # One draw for the whole set, so the start does not depend on the batch size.
         noise = rng.uniform(-eps, eps, size=x.shape).astype(x.dtype)
         xa = _iterate(clf, x, y, eps, delta, iterations, lambda b: project(x[b] + noise[b], x[b], eps),
-                      _plain_gradient, stop_on_success, batch_size)
+                      _plain_gradient, stop_on_success, batch_size, with_first_success)
+        xa, xf = xa if with_first_success else (xa, None)
         score = _attack_score(clf, xa, y, batch_size)
         better = score > best_score
         best[better], best_score[better] = xa[better], score[better]
-    return best
+        if with_first_success:
+            score = _attack_score(clf, xf, y, batch_size)
+            better = score > best_first_score
+            best_first[better], best_first_score[better] = xf[better], score[better]
+    return (best, best_first) if with_first_success else best
 
 
 def _attack_score(clf, x_adv, y, batch_size):
@@ -216,9 +242,10 @@ def _attack_score(clf, x_adv, y, batch_size):
     return scores
 
 
-def mi_fgsm(clf, x, y, eps, delta, iterations, mu=1.0, stop_on_success=False, batch_size=500):
+def mi_fgsm(clf, x, y, eps, delta, iterations, mu=1.0, stop_on_success=False, batch_size=500,
+            with_first_success=False):
     """MI-FGSM (Dong et al. 2018): g_{k+1} = μ g_k + ∇J / ||∇J||_1 (per example), step
-    δ sgn(g_{k+1})."""
+    δ sgn(g_{k+1}). ``stop_on_success``, ``with_first_success``: as in ``iterative_fgsm``."""
     x, y = check_inputs(clf, x, y, eps, delta, iterations)
 
     def momentum(n):
@@ -231,7 +258,7 @@ def mi_fgsm(clf, x, y, eps, delta, iterations, mu=1.0, stop_on_success=False, ba
         return direction
 
     return _iterate(clf, x, y, eps, delta, iterations, lambda b: x[b].copy(), momentum,
-                    stop_on_success, batch_size)
+                    stop_on_success, batch_size, with_first_success)
 
 
 # -- Carlini-Wagner l2 --------------------------------------------------------------

@@ -275,9 +275,14 @@ def run_attack(clf, x, y, spec: AttackSpec, log=None):
     if spec.attack in iterative:
         if spec.attack == "pgd":
             params.setdefault("rng", spec.seed)
-        x_adv = iterative[spec.attack](clf, x, y, spec.eps, spec.delta, spec.iterations,
-                                       stop_on_success=spec.stop_on_success, **params)
-        return x_adv, {}
+        if spec.stop_on_success:
+            return iterative[spec.attack](clf, x, y, spec.eps, spec.delta, spec.iterations,
+                                          stop_on_success=True, **params), {}
+        # The final iterate is the result; the same run also gives the first misclassified
+        # iterates, i.e. what stop_on_success would have returned ("any iterate").
+        x_adv, x_first = iterative[spec.attack](clf, x, y, spec.eps, spec.delta, spec.iterations,
+                                                with_first_success=True, **params)
+        return x_adv, {"any_iterate": attacks.evaluate(clf, x, y, x_first, eps=spec.eps)}
     if spec.attack == "cw":
         x_adv, info = attacks.carlini_wagner_l2(clf, x, y, log=log, **params)
         d = (x_adv - x).reshape(len(x), -1)

@@ -47,6 +47,9 @@ def cells(results, infos):
         section = key.split("/")[0]
         if section in ("table1", "table2", "sweep", "levels"):
             out[key] = 100 * r["robust_accuracy"]
+        if "any_iterate" in r:   # table1/pgd/frontend -> table1/pgd-any/frontend
+            _, attack, rest = key.split("/", 2)
+            out[f"{section}/{attack}-any/{rest}"] = 100 * r["any_iterate"]["robust_accuracy"]
     # The locally linear cell is the stronger (lower) of the semi-white and white box attacks.
     for defense in ("none", "frontend"):
         cands = [out[k] for k in (f"table1/ll-semi-white/{defense}", f"table1/ll-white/{defense}") if k in out]

@@ -119,6 +119,24 @@ def test_stop_on_success_is_never_weaker(cnn, mnist_small):
     assert np.mean(clf.predict(stop) == y) <= np.mean(clf.predict(full) == y)
 
 
+@pytest.mark.parametrize("name", ["iterative_fgsm", "pgd", "mi_fgsm"])
+def test_one_run_gives_the_final_and_the_first_misclassified_iterates(cnn, mnist_small, name):
+    """with_first_success = (the plain final iterates, what stop_on_success returns). float64,
+    compared to 1e-12: freezing examples changes the batch BLAS sees."""
+    _, _, x, y = mnist_small
+    net64 = cnn4(dtype=np.float64)
+    net64.load_state_dict(cnn.state_dict())
+    clf, x = Classifier(net64), x[:50].astype(np.float64)
+    attack = getattr(attacks, name)
+    kw = dict(rng=0) if name == "pgd" else {}
+    final, first = attack(clf, x, y[:50], EPS, EPS / 20, 8, with_first_success=True, **kw)
+    np.testing.assert_allclose(final, attack(clf, x, y[:50], EPS, EPS / 20, 8, **kw), atol=1e-12)
+    np.testing.assert_allclose(first, attack(clf, x, y[:50], EPS, EPS / 20, 8, stop_on_success=True, **kw),
+                               atol=1e-12)
+    fooled_first = clf.predict(first) != y[:50]
+    assert fooled_first.sum() > (clf.predict(final) != y[:50]).sum() or not np.array_equal(first, final)
+
+
 def test_carlini_wagner_finds_small_adversarials(cnn, mnist_small):
     _, _, x, y = mnist_small
     x, y = x[:20], y[:20]

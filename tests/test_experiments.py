@@ -60,7 +60,8 @@ def fixture_results():
     """A tiny, made-up set of results in the shape ``Context.attack`` returns."""
     r = lambda acc: {"robust_accuracy": acc}
     results = {"table1/ll-semi-white/none": r(0.10), "table1/ll-semi-white/frontend": r(0.85),
-               "table1/ll-white/frontend": r(0.70), "table1/pgd/frontend": r(0.40),
+               "table1/ll-white/frontend": r(0.70),
+               "table1/pgd/frontend": {"robust_accuracy": 0.40, "any_iterate": r(0.30)},
                "table2/mnist/frontend-semi-white": r(0.9), "table2/mnist/frontend-white": r(0.8),
                "fig7/none": {"robust_accuracy": 0.0, "cw_success": [True, True, False],
                              "linf": [0.5, 0.1, 0.0], "l2": [1.0, 3.0, 0.0]}}
@@ -72,6 +73,7 @@ def test_cells_take_the_stronger_locally_linear_variant_and_cw_statistics():
     cells = report.cells(*fixture_results())
     assert cells["table1/ll/frontend"] == pytest.approx(70.0)     # min(semi-white 85, white 70)
     assert cells["table2/mnist/frontend"] == pytest.approx(80.0)
+    assert cells["table1/pgd-any/frontend"] == pytest.approx(30.0)  # from the same run
     assert cells["b2/cnn4/none"] == pytest.approx(99.37)
     assert cells["fig7/none/mean_linf"] == pytest.approx(0.3)      # successful examples only
     assert cells["fig7/none/mean_l2"] == pytest.approx(2.0)
