@@ -95,7 +95,10 @@ def main(argv=None):
     summ = report.summary(reproduced)
     files.write_json(results_dir / "summary.json", summ)
     timing = {"wall_seconds": time.perf_counter() - start,
-              "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+              "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+              # what a cold cache costs: every network's training and every attack's run
+              "compute_seconds": sum(ctx.model_info(m)["train_seconds"] for m in models.values())
+              + sum(r["wall_seconds"] for r in results.values()) + (theory or {}).get("wall_seconds", 0)}
     report_path = results_dir / "REPORT.md" if args.quick else out / "REPORT.md"
     rel = [(title, os.path.relpath(Path(p).resolve(), report_path.parent.resolve())) for title, p in figures]
     text = report.markdown(summ, _settings_record(settings, models), timing, rel, quick=args.quick, theory=theory)
@@ -112,8 +115,8 @@ def _model_record(info):
 
 def _settings_record(settings, models):
     rec = {"settings": dataclasses.asdict(settings)}
-    for m in models.values():
-        rec[m.name] = {k: v for k, v in dataclasses.asdict(m).items()}
+    for m in models.values():   # names repeat across the sweep and level studies: add the cache key
+        rec[f"{m.name} [{m.key()[:8]}]"] = dataclasses.asdict(m)
     return rec
 
 
