@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sparsenet import attacks, files  # noqa: E402
+from sparsenet.data import DataError  # noqa: E402
 from sparsenet.experiments import Context  # noqa: E402
 from sparsenet.linear_model import fc2_equivalent_linear, switch_flips  # noqa: E402
 from sparsenet.models import Classifier  # noqa: E402
@@ -39,7 +40,11 @@ def main(argv=None):
     ap.add_argument("--cache", default=str(ROOT / "cache"), help="run_all.py's model cache")
     args = ap.parse_args(argv)
 
-    ctx = Context(cache_dir=args.cache, data_dir=args.data_dir, log=lambda m: None if m.startswith(("epoch", "  epoch")) else print("   ", m))
+    def log(msg):   # training lines only, not one per epoch
+        if not msg.lstrip().startswith("epoch"):
+            print("   ", msg)
+
+    ctx = Context(cache_dir=args.cache, data_dir=args.data_dir, log=log)
     s = Settings()
     plain_spec, front_spec = s.fc2("mnist"), s.fc2("mnist", "frontend")
     say(1, "Load (or train) fc2 on MNIST 3 vs 7, without and with the front end (Section 5.1).")
@@ -111,4 +116,8 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except DataError as e:   # missing or corrupt datasets: the loader's message, no traceback
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)

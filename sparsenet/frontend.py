@@ -40,6 +40,10 @@ def operators(basis, level, shape):
     ``mode='periodization'`` a wavelet transform of an image whose sides are divisible
     by 2^level has exactly N coefficients.
     """
+    if basis not in BASES:
+        raise ValueError(f"unknown basis {basis!r}; choose from {BASES}")
+    if len(shape) not in (1, 2):
+        raise ValueError(f"shape must be (N,) or (H, W), got {shape}")
     N = int(np.prod(shape))
     units = np.eye(N).reshape((N,) + tuple(shape))
     if basis == "dct":
@@ -92,6 +96,9 @@ class _Maps:
         else:                # per map: M^T, for rows @ M^T
             self._m = {"analysis": (A.T,), "synthesis": (S.T,), "analysis_t": (A,), "synthesis_t": (S,)}
         self._m = {k: tuple(np.ascontiguousarray(m, dtype) for m in v) for k, v in self._m.items()}
+        for pair in self._m.values():   # shared through the cache: nobody may write to them
+            for m in pair:
+                m.setflags(write=False)
 
     def analysis(self, rows):
         return self._apply("analysis", rows)

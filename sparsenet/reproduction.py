@@ -7,6 +7,7 @@ for each key that the paper states as a number (accuracies in %).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -186,7 +187,9 @@ def theory_results(ctx, s: Settings):
     """Theorems 1 and 2, the certified radius and switch flips, on this run's networks;
     cached in ``<cache>/theory`` like the attacks (a dict of JSON-ready values)."""
     models = dict(plan("theory", s))
-    key = spec_hash(s) + "-" + "-".join(m.key()[:6] for m in models.values())
+    # The key covers the settings, the networks and the grids below, so changing any recomputes.
+    grids = json.dumps([THEORY_EPS, FLIP_EPS, THEOREM1_N]).encode()
+    key = "-".join([spec_hash(s), hashlib.sha256(grids).hexdigest()[:8]] + [m.key()[:6] for m in models.values()])
     path = ctx.cache_dir / "theory" / f"theory-{key}.json"
     if path.exists():
         return json.loads(path.read_text())

@@ -158,6 +158,13 @@ def test_cached_forward_is_never_reused_for_a_changed_input():
     assert not np.array_equal(first, sp(x))
 
 
+def test_operators_reject_unknown_bases_and_shapes():
+    with pytest.raises(ValueError, match="unknown basis"):
+        operators("fourier", 1, (28, 28))
+    with pytest.raises(ValueError, match="shape must be"):
+        operators("haar", 1, (4, 4, 4))
+
+
 @pytest.mark.parametrize("kwargs,match", [
     ({"rho": 0.0}, r"rho must be in \(0, 1\], got 0.0"),
     ({"rho": 1.5}, r"rho must be in \(0, 1\], got 1.5"),
