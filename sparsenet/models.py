@@ -44,9 +44,14 @@ class Sequential:
 
     __call__ = forward
 
-    def backward(self, grad, param_grads=True):
+    def backward(self, grad, param_grads=True, input_grad=True):
+        """``input_grad=False`` (training) stops at the first weighted layer, after its
+        parameter gradients, and returns None: nobody needs dJ/dx there."""
         grad = np.asarray(grad, dtype=self.dtype)
+        first = None if input_grad else self.weighted[0]
         for layer in reversed(self.layers):
+            if layer is first:
+                return layer.backward(grad, param_grads, input_grad=False)
             grad = layer.backward(grad, param_grads)
         return grad
 
@@ -118,14 +123,18 @@ class Sequential:
 def cnn4(seed=0, dropout=0.5, dtype=np.float32):
     """The 4-layer CNN of Section 5.1 (after Nielsen 2015, as in the authors' code).
 
-    conv 5x5x20 'same' -> ReLU -> pool 2 -> conv 5x5x40 'valid' -> ReLU -> pool 2
+    conv 5x5x20 'same' -> pool 2 -> ReLU -> conv 5x5x40 'valid' -> pool 2 -> ReLU
     -> dense 1000 -> ReLU -> dropout -> dense 1000 -> ReLU -> dropout -> dense 10.
+
+    Each conv block pools before its ReLU, as Nielsen's ``network3.ConvPoolLayer`` does.
+    It is the same function as ReLU then pool (ReLU is increasing, so it commutes with a
+    max) and has the same gradient, with the ReLU on a quarter of the units.
     """
     seeds = np.random.SeedSequence(seed).spawn(7)
     layers = [
         Reshape((28, 28, 1)),
-        Conv2D(1, 20, 5, "same", rng=seeds[0], dtype=dtype), ReLU(), MaxPool2D(),
-        Conv2D(20, 40, 5, "valid", rng=seeds[1], dtype=dtype), ReLU(), MaxPool2D(),
+        Conv2D(1, 20, 5, "same", rng=seeds[0], dtype=dtype), MaxPool2D(), ReLU(),
+        Conv2D(20, 40, 5, "valid", rng=seeds[1], dtype=dtype), MaxPool2D(), ReLU(),
         Flatten(),
         Dense(5 * 5 * 40, 1000, rng=seeds[2], dtype=dtype), ReLU(), Dropout(dropout, rng=seeds[3]),
         Dense(1000, 1000, rng=seeds[4], dtype=dtype), ReLU(), Dropout(dropout, rng=seeds[5]),

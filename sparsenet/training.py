@@ -59,7 +59,7 @@ def fit(net, x, y, *, epochs, batch_size=128, optimizer="adam", lr=1e-3, lr_deca
         for idx in np.array_split(rng.permutation(n), max(1, n // batch_size)):
             logits = net.forward(x[idx], train=True)
             loss, grad = cross_entropy(logits, y[idx])
-            net.backward(grad)
+            net.backward(grad, input_grad=False)
             loss += weight_penalty(net.weighted)
             opt.step(net.gradients())
             if after_step is not None:
