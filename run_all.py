@@ -16,10 +16,12 @@ import dataclasses
 import os
 import resource
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-from sparsenet import files, plots, report
+from sparsenet import cache, data, files, plots, report
+from sparsenet.cache import CacheError
 from sparsenet.data import DataError
 from sparsenet.experiments import AttackSpec, Context, Progress, TrainSpec, attack_cost, train_cost
 from sparsenet.models import CheckpointError
@@ -40,13 +42,56 @@ def parse_args(argv=None):
                     help=f"run only these sections ({', '.join(SECTIONS)})")
     ap.add_argument("--data-dir", help="folder holding mnist/ and fashion-mnist/ (default: $SPARSENET_DATA, then data/)")
     ap.add_argument("--out", default=str(ROOT), help="where results/, figures/, cache/ and REPORT.md go")
-    ap.add_argument("--seed", type=int, default=0, help="seed of every random choice")
-    return ap.parse_args(argv)
+    ap.add_argument("--seed", type=_seed, default=0, help="seed of every random choice (an integer >= 0)")
+    args = ap.parse_args(argv)
+    if args.data_dir is not None and not Path(args.data_dir).expanduser().is_dir():
+        ap.error(f"--data-dir {args.data_dir} is not a folder")
+    return args
+
+
+def _seed(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {value}")
+    return value
+
+
+def _check_out(out):
+    """None if ``out`` is (or can be made) a writable folder, else what is wrong. Clears the
+    temporary files a killed run left in it (see ``cache.remove_stale_temporaries``)."""
+    if out.exists() and not out.is_dir():
+        return f"--out {out} is a file, not a folder"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=f".tmp-{os.getpid()}-write-test-"):
+            pass
+    except OSError as e:
+        return f"--out {out} is not a writable folder ({e.strerror or e})"
+    for folder in (out, out / "results", out / "results" / "quick", out / "figures", out / "figures" / "quick"):
+        cache.remove_stale_temporaries(folder, log)
+    return None
+
+
+def _data_line(data_dir):
+    places = []
+    for name in ("mnist", "fashion-mnist"):
+        folder, why = data.locate(name, data_dir)
+        why = why.replace("data_dir argument", "--data-dir")
+        places.append(f"{name} from {folder} ({why})" if folder else f"{name} {why}")
+    return "data: " + "; ".join(places)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    out = Path(args.out)
+    out = Path(args.out).expanduser()
+    problem = _check_out(out)
+    if problem:
+        log(f"error: {problem}; nothing was run")
+        return 2
+    log(f"{_data_line(args.data_dir)}. Output: {out}")
     settings = Settings(quick=args.quick, seed=args.seed)
     results_dir = out / "results" / ("quick" if args.quick else "")
     figures_dir = out / "figures" / ("quick" if args.quick else "")
@@ -120,12 +165,21 @@ def _settings_record(settings, models):
     return rec
 
 
-if __name__ == "__main__":
+def cli(argv=None):
+    """``main`` for the command line: expected failures end in one message, not a traceback."""
     try:
-        sys.exit(main())
-    except (DataError, CheckpointError) as e:
+        return main(argv)
+    except DataError as e:
+        log(f"error: {data.command_line_message(e, '--data-dir DIR')}")
+    except (CheckpointError, CacheError, FloatingPointError) as e:
         log(f"error: {e}")
-        sys.exit(2)
+    except OSError as e:    # disk full, permissions...: name the file
+        log(f"error: {e.strerror or e}{f': {e.filename}' if e.filename else ''}")
     except KeyboardInterrupt:
         log("interrupted: finished models and attacks are cached; run the same command again to resume")
-        sys.exit(130)
+        return 130
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

@@ -35,6 +35,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
+import numbers
 import os
 import sys
 import urllib.request
@@ -88,6 +90,7 @@ ENV_VAR = "SPARSENET_DATA"
 REPO_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 FETCH_TIMEOUT = 10.0  # seconds per network operation
 
+_ARGUMENT_ADVICE = "pass data_dir=..."  # command_line_message swaps it for the program's flag
 _CACHE_SIZE = 8  # decoded splits kept in memory (MNIST train is 188 MB as float32)
 _cache: OrderedDict = OrderedDict()
 
@@ -201,10 +204,14 @@ def train_val_split(images, labels, val_size, seed):
     n = len(images)
     if len(labels) != n:
         raise ValueError(f"images and labels differ in length: {n} vs {len(labels)}")
-    if isinstance(val_size, float):
+    if isinstance(val_size, (bool, np.bool_)) or not isinstance(val_size, numbers.Real):
+        raise ValueError(f"val_size must be a number of examples or a fraction, got {val_size!r}")
+    if isinstance(val_size, numbers.Integral):
+        val_size = int(val_size)
+    else:
         if not 0.0 < val_size < 1.0:
             raise ValueError(f"a fractional val_size must be in (0, 1), got {val_size}")
-        val_size = int(round(val_size * n))
+        val_size = int(round(float(val_size) * n))
     if not 0 < val_size < n:
         raise ValueError(f"val_size must leave both parts non-empty (0 < val_size < {n}), got {val_size}")
     order = np.random.default_rng(seed).permutation(n)
@@ -249,22 +256,29 @@ def read_idx(path, magic, sha256=None):
     ndarray of uint8 with the shape written in the header
     """
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DataNotFoundError(f"{path}: file does not exist") from None
-    except OSError as err:
-        raise DataError(f"{path}: cannot read file ({err.strerror or err})") from None
-    content = _gunzip(path, raw) if path.suffix == ".gz" else raw
+    content = _read_content(path)
+    array = _parse_idx(path, content, magic)   # format first: its errors say what is wrong
     if sha256 is not None:
-        got = hashlib.sha256(content).hexdigest()
-        if got != sha256:
-            raise ChecksumError(
-                f"{path}: SHA-256 of the decompressed content is {got}, expected {sha256}. "
-                "The file is damaged or not the official one; delete it to download it again, "
-                "or pass verify=False if it is deliberately a different file."
-            )
-    return _parse_idx(path, content, magic)
+        _verify(path, content, sha256)
+    return array
+
+
+def locate(name, data_dir=None):
+    """Where ``name`` would be loaded from: ``(folder, why)`` for the first searched folder
+    holding all four files (see :func:`find_data_dir`), or ``(None, message)`` saying
+    where a download would go. Never raises for a missing dataset."""
+    _check_choice("dataset name", name, DATASETS)
+    wanted = FILES["train"] + FILES["test"]
+    for folder, why in _search_places(name, data_dir):
+        if all(_existing_file(folder, f) for f in wanted):
+            return folder, why
+    return None, f"not found; it will be downloaded into {REPO_DATA_DIR / name}"
+
+
+def command_line_message(err, flag="--data-dir DIR"):
+    """The message of a :class:`DataError` for a command-line program: the advice to pass
+    the ``data_dir`` argument becomes advice to pass ``flag``."""
+    return str(err).replace(_ARGUMENT_ADVICE, f"pass {flag}")
 
 
 def clear_cache():
@@ -321,7 +335,7 @@ def _not_found_message(name, split, wanted, places):
     env_state = f"is set to {env}" if env else "is not set"
     lines.append(
         f"${ENV_VAR} {env_state}. Put the files in {REPO_DATA_DIR / name}, point ${ENV_VAR} at a folder "
-        f"holding {name}/, or pass data_dir=..."
+        f"holding {name}/, or {_ARGUMENT_ADVICE}"
     )
     return "\n".join(lines)
 
@@ -356,6 +370,27 @@ def _download(name, split, not_found):
             raise DataNotFoundError(f"{not_found}\nDownloading into {target} failed:\n" + "\n".join(failures))
 
 
+def _read_content(path):
+    """The bytes of an IDX file, decompressed if its name ends in ``.gz``."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise DataNotFoundError(f"{path}: file does not exist") from None
+    except OSError as err:
+        raise DataError(f"{path}: cannot read file ({err.strerror or err})") from None
+    return _gunzip(path, raw) if path.suffix == ".gz" else raw
+
+
+def _verify(path, content, sha256):
+    got = hashlib.sha256(content).hexdigest()
+    if got != sha256:
+        raise ChecksumError(
+            f"{path}: SHA-256 of the decompressed content is {got}, expected {sha256}. "
+            "The file is well-formed but damaged or not the official one; delete it to download "
+            "it again, or pass verify=False if it is deliberately a different file."
+        )
+
+
 def _gunzip(path, raw):
     """Decompress gzip bytes read from ``path`` (a file path or URL, named in errors)."""
     try:
@@ -380,7 +415,7 @@ def _parse_idx(path, content, magic):
     if len(content) < header:
         raise IDXFormatError(f"{path}: truncated header ({len(content)} bytes, need {header} for {ndim} dimensions)")
     dims = tuple(int.from_bytes(content[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    expected = header + int(np.prod(dims, dtype=np.int64))
+    expected = header + math.prod(dims)   # Python ints: a garbage header must not overflow
     if len(content) != expected:
         problem = "truncated" if len(content) < expected else "oversized"
         raise IDXFormatError(
@@ -404,17 +439,20 @@ def _load_pair(name, image_path, label_path, verify):
         _cache.move_to_end(key)
         return hit[0], hit[1]
 
-    def expected_sha(path):
-        return SHA256[f"{name}/{path.name.removesuffix('.gz')}"] if verify else None
-
-    raw_images = read_idx(image_path, IMAGES_MAGIC, expected_sha(image_path))
-    raw_labels = read_idx(label_path, LABELS_MAGIC, expected_sha(label_path))
+    # Every format check runs before the checksums: a wrong magic number or a count mismatch
+    # is reported as what it is, not as "SHA-256 differs".
+    image_content, label_content = _read_content(image_path), _read_content(label_path)
+    raw_images = _parse_idx(image_path, image_content, IMAGES_MAGIC)
+    raw_labels = _parse_idx(label_path, label_content, LABELS_MAGIC)
     if len(raw_images) != len(raw_labels):
         raise IDXFormatError(
             f"{image_path} holds {len(raw_images)} images but {label_path} holds {len(raw_labels)} labels"
         )
     if raw_labels.size and raw_labels.max() >= NUM_CLASSES:
         raise IDXFormatError(f"{label_path}: label {raw_labels.max()} is outside 0..{NUM_CLASSES - 1}")
+    if verify:
+        for path, content in ((image_path, image_content), (label_path, label_content)):
+            _verify(path, content, SHA256[f"{name}/{path.name.removesuffix('.gz')}"])
     images = raw_images.astype(np.float32)
     images /= np.float32(255)
     labels = raw_labels.astype(np.int64)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import attacks, data, files
+from . import attacks, cache, data, files
 from .frontend import Sparsifier
 from .models import Classifier, build, load_checkpoint, save_checkpoint
 from .training import accuracy, fit, set_penalty
@@ -180,16 +180,26 @@ class Context:
         return self.cache_dir / "models" / f"{spec.name}-{spec.key()}.npz"
 
     def model(self, spec: TrainSpec):
-        """The trained network for ``spec``: loaded from the cache or trained now."""
+        """The trained network for ``spec``: loaded from the cache or trained now.
+
+        A corrupt cached file is moved aside (one log line) and the network trained again;
+        two runs sharing the cache train it once (see ``cache``)."""
         path = self.model_path(spec)
-        if path.exists():
-            net, meta = load_checkpoint(path, arch=spec.arch)
-            if meta.get("spec") == _as_json(spec):
-                return net
-            self.log(f"cached model {path.name} was made from other settings; retraining")
-        net, meta = self._train(spec)
-        save_checkpoint(path, net, meta)
-        return net
+
+        def load(log):
+            got = cache.read_checkpoint(path, spec.arch, log)
+            if got is not None and got[1].get("spec") == _as_json(spec):
+                return got[0]
+            if got is not None and log is not None:
+                log(f"cached model {path.name} was made from other settings; retraining")
+            return None
+
+        def train():
+            net, meta = self._train(spec)
+            save_checkpoint(path, net, meta)
+            return net
+
+        return cache.get_or_compute(path, load, train, self.log)
 
     def model_info(self, spec):
         """Metadata saved with the model (training history, clean accuracy...)."""
@@ -244,21 +254,35 @@ class Context:
     def attack(self, spec: AttackSpec):
         """Run (or load from the cache) one attack; returns its result dict."""
         path = self.attack_path(spec)
-        if path.exists():
-            result = json.loads(path.read_text())
+
+        def load(log):
+            result = cache.read_json(path, log)
+            if result is None:
+                return None
+            if "robust_accuracy" not in result:
+                if log is not None:
+                    cache.move_aside(path, "no robust_accuracy in it", log)
+                return None
             if result.get("spec") == _as_json(spec):
                 return result
-        clf = self.classifier(spec.model, spec.gradient)
-        x, y = self.test_set(spec.model, spec.n_test)
-        t0 = time.perf_counter()
-        self.log(f"running {spec.label} on {len(x):,} images")
-        x_adv, extra = run_attack(clf, x, y, spec, log=self.log)
-        result = attacks.evaluate(clf, x, y, x_adv, eps=spec.eps if spec.attack != "cw" else None)
-        result.update(extra)
-        result.update(spec=_as_json(spec), key=spec.key(), label=spec.label,
-                      wall_seconds=time.perf_counter() - t0)
-        files.write_json(path, result)
-        return result
+            if log is not None:
+                log(f"cached result {path.name} was made from other settings; running the attack again")
+            return None
+
+        def run():
+            clf = self.classifier(spec.model, spec.gradient)
+            x, y = self.test_set(spec.model, spec.n_test)
+            t0 = time.perf_counter()
+            self.log(f"running {spec.label} on {len(x):,} images")
+            x_adv, extra = run_attack(clf, x, y, spec, log=self.log)
+            result = attacks.evaluate(clf, x, y, x_adv, eps=spec.eps if spec.attack != "cw" else None)
+            result.update(extra)
+            result.update(spec=_as_json(spec), key=spec.key(), label=spec.label,
+                          wall_seconds=time.perf_counter() - t0)
+            files.write_json(path, result)
+            return json.loads(path.read_text())   # exactly what a later run reads back
+
+        return cache.get_or_compute(path, load, run, self.log)
 
 
 def run_attack(clf, x, y, spec: AttackSpec, log=None):

@@ -1,8 +1,8 @@
 """Atomic file writes: a crash or Ctrl-C never leaves a truncated file behind.
 
 Every writer goes through :func:`atomic_path`: write to a temporary file in the
-same directory, flush it to disk, then ``os.replace`` it over the target (atomic on
-POSIX and Windows).
+same directory (``.tmp-<pid>-<name>-<random>``), flush it to disk, then ``os.replace`` it
+over the target (atomic on POSIX and Windows).
 """
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+TMP_PREFIX = ".tmp-"   # every temporary file of atomic_path starts with it
+
 
 @contextlib.contextmanager
 def atomic_path(path, suffix: str = ""):
@@ -24,7 +26,9 @@ def atomic_path(path, suffix: str = ""):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{path.name}-", suffix=suffix)
+    # The writer's pid is in the name, so that a later run can tell a temporary file left by a
+    # killed run (its pid is gone) from one being written right now (see cache.remove_stale_temporaries).
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TMP_PREFIX}{os.getpid()}-{path.name}-", suffix=suffix)
     os.close(fd)
     try:
         yield Path(tmp)

@@ -12,8 +12,8 @@ class SGD:
     """v <- mu v - lr g;  theta <- theta + v."""
 
     def __init__(self, params, lr=0.01, momentum=0.9):
-        if lr <= 0 or not 0 <= momentum < 1:
-            raise ValueError(f"need lr > 0 and momentum in [0, 1), got lr={lr}, momentum={momentum}")
+        _check_lr(lr)
+        _check_unit("momentum", momentum)
         self.params, self.lr, self.momentum = list(params), lr, momentum
         self.velocity = [np.zeros_like(p) for p in self.params]
 
@@ -28,8 +28,11 @@ class Adam:
     """Adam (Kingma & Ba 2015) with bias correction."""
 
     def __init__(self, params, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
-        if lr <= 0:
-            raise ValueError(f"lr must be > 0, got {lr}")
+        _check_lr(lr)
+        _check_unit("beta1", beta1)
+        _check_unit("beta2", beta2)
+        if not (_is_number(eps) and eps >= 0):
+            raise ValueError(f"eps must be a number >= 0, got {eps!r}")
         self.params, self.lr = list(params), lr
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
         self.m = [np.zeros_like(p) for p in self.params]
@@ -46,6 +49,20 @@ class Adam:
             v *= b2
             v += (1 - b2) * (g * g)
             p -= (lr_t * m / (np.sqrt(v) + self.eps)).astype(p.dtype, copy=False)
+
+
+def _is_number(v):
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and np.isfinite(v)
+
+
+def _check_lr(lr):
+    if not (_is_number(lr) and lr > 0):
+        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
+
+
+def _check_unit(name, value):
+    if not (_is_number(value) and 0 <= value < 1):
+        raise ValueError(f"{name} must be in [0, 1), got {value!r}")
 
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam}

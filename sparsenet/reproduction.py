@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import attacks, files, theory
+from . import attacks, cache, files, theory
 from .experiments import AttackSpec, TrainSpec, _as_json, spec_hash
 from .linear_model import switch_flips
 from .models import Classifier
@@ -191,33 +191,46 @@ def theory_results(ctx, s: Settings):
     grids = json.dumps([THEORY_EPS, FLIP_EPS, THEOREM1_N]).encode()
     key = "-".join([spec_hash(s), hashlib.sha256(grids).hexdigest()[:8]] + [m.key()[:6] for m in models.values()])
     path = ctx.cache_dir / "theory" / f"theory-{key}.json"
-    if path.exists():
+    specs = {k: _as_json(m) for k, m in models.items()}
+    keys = {"theorem1", "theorem2", "certified", "flips", "spec", "wall_seconds"}
+
+    def load(log):   # a corrupt file is moved aside (one log line) and recomputed
+        out = cache.read_json(path, log)
+        if out is None or out.get("spec") == specs and keys <= set(out):
+            return out
+        if log is not None:
+            cache.move_aside(path, f"it lacks {sorted(keys - set(out))} or holds other settings", log)
+        return None
+
+    def compute():
+        """The computation itself (minutes); writes ``path``, returns what it holds."""
+        n, t0 = (100 if s.quick else 1000), time.perf_counter()
+        ctx.log("theory: Theorem 1 (Monte Carlo), Theorem 2 and certified radius on fc2, switch flips on cnn4")
+        out = {"theorem1": {"N": list(THEOREM1_N),
+                            "share": [theory.high_snr_fraction(N, M=1000, delta=0.01, C=0.003, trials=4, rng=N)
+                                      for N in THEOREM1_N]}}
+        out["theorem2"], out["certified"] = {}, {}
+        for defense in ("none", "sparse"):
+            spec = models[f"theory/fc2-mnist/{defense}"]
+            net = ctx.model(spec)
+            x, y = ctx.test_set(spec)
+            out["theorem2"][defense] = _theorem2(net, x, y, s.seed)
+            r = theory.certified_radius(net, x, y)
+            out["certified"][defense] = {"median": float(np.median(r)), "mean": float(r.mean()),
+                                         "certified_at": {f"{e:g}": float(np.mean(r > e)) for e in THEORY_EPS},
+                                         "gammas": theory.gammas(net).tolist()}
+        out["flips"] = {}
+        for defense in ("none", "frontend"):
+            spec = models[f"theory/cnn4/{defense}"]
+            clf = ctx.classifier(spec)
+            x, y = ctx.test_set(spec, n)
+            out["flips"][defense] = _flips(clf, x, y)
+        out["spec"] = {k: _as_json(m) for k, m in models.items()}
+        out["wall_seconds"] = time.perf_counter() - t0
+        files.write_json(path, out)
         return json.loads(path.read_text())
-    n, t0 = (100 if s.quick else 1000), time.perf_counter()
-    ctx.log("theory: Theorem 1 (Monte Carlo), Theorem 2 and certified radius on fc2, switch flips on cnn4")
-    out = {"theorem1": {"N": list(THEOREM1_N),
-                        "share": [theory.high_snr_fraction(N, M=1000, delta=0.01, C=0.003, trials=4, rng=N)
-                                  for N in THEOREM1_N]}}
-    out["theorem2"], out["certified"] = {}, {}
-    for defense in ("none", "sparse"):
-        spec = models[f"theory/fc2-mnist/{defense}"]
-        net = ctx.model(spec)
-        x, y = ctx.test_set(spec)
-        out["theorem2"][defense] = _theorem2(net, x, y, s.seed)
-        r = theory.certified_radius(net, x, y)
-        out["certified"][defense] = {"median": float(np.median(r)), "mean": float(r.mean()),
-                                     "certified_at": {f"{e:g}": float(np.mean(r > e)) for e in THEORY_EPS},
-                                     "gammas": theory.gammas(net).tolist()}
-    out["flips"] = {}
-    for defense in ("none", "frontend"):
-        spec = models[f"theory/cnn4/{defense}"]
-        clf = ctx.classifier(spec)
-        x, y = ctx.test_set(spec, n)
-        out["flips"][defense] = _flips(clf, x, y)
-    out["spec"] = {k: _as_json(m) for k, m in models.items()}
-    out["wall_seconds"] = time.perf_counter() - t0
-    files.write_json(path, out)
-    return out
+
+    return cache.get_or_compute(path, load, compute, ctx.log)
 
 
 def _theorem2(net, x, y, seed):

@@ -77,8 +77,13 @@ SIZES = {"train": 60_000, "test": 10_000}
 DIR_FIXTURE = {"mnist": "mnist_dir", "fashion-mnist": "fashion_mnist_dir"}
 
 
+def real(name):
+    """A dataset name as a parameter, marked as needing that real dataset (see conftest)."""
+    return pytest.param(name, marks=pytest.mark.real_data(name))
+
+
 @pytest.mark.parametrize("split", data.SPLITS)
-@pytest.mark.parametrize("name", data.DATASETS)
+@pytest.mark.parametrize("name", [real(n) for n in data.DATASETS])
 def test_real_splits_have_published_sizes_types_and_range(request, name, split):
     request.getfixturevalue(DIR_FIXTURE[name])
     images, labels = data.load_dataset(name, split, download=False)
@@ -115,7 +120,7 @@ def test_fashion_mnist_binary_task_is_tshirt_0_vs_pullover_2(fashion_mnist_dir):
     np.testing.assert_array_equal(y01, labels[keep] == 2)
 
 
-@pytest.mark.parametrize("name", data.DATASETS)
+@pytest.mark.parametrize("name", [real(n) for n in data.DATASETS])
 def test_real_files_hash_to_the_published_sha256(request, name):
     folder = request.getfixturevalue(DIR_FIXTURE[name])
     for stem in data.FILES["train"] + data.FILES["test"]:
@@ -159,11 +164,13 @@ def test_train_val_split_is_seeded_deterministic_and_disjoint(mnist_dir):
     other = data.train_val_split(images, labels, val_size=1000, seed=1)
     for a, b in zip(first, again):
         np.testing.assert_array_equal(a, b)
-    assert not np.array_equal(first[3], other[3]) or not np.array_equal(first[2], other[2])
     x_train, y_train, x_val, y_val = first
     assert len(x_val) == len(y_val) == 1000 and len(x_train) == len(y_train) == len(images) - 1000
     # Track indices through the same split: disjoint, and together every example exactly once.
     idx_train, _, idx_val, _ = data.train_val_split(np.arange(len(images)), labels, 1000, seed=0)
+    other_val = data.train_val_split(np.arange(len(images)), labels, 1000, seed=1)[2]
+    assert len(set(idx_val) & set(other_val)) < 200      # another seed, another validation set (~83 shared)
+    np.testing.assert_array_equal(other[2], images[other_val])
     assert not set(idx_train) & set(idx_val)
     np.testing.assert_array_equal(np.sort(np.concatenate([idx_train, idx_val])), np.arange(len(images)))
     np.testing.assert_array_equal(x_val, images[idx_val])
@@ -231,6 +238,36 @@ def test_length_that_disagrees_with_the_header_is_an_idx_format_error(isolated, 
     says(err, image_path, problem)
 
 
+def test_a_header_declaring_a_huge_size_is_truncated_not_overflowed(isolated):
+    dims = (2 ** 31, 2 ** 31, 28)
+    content = (2051).to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in dims) + b"\0" * 10
+    image_path = write(isolated / "mnist", data.FILES["train"][0], content)
+    write(isolated / "mnist", data.FILES["train"][1], idx_bytes(synthetic()[1]))
+    with pytest.raises(data.IDXFormatError) as err:
+        load_synthetic(isolated)
+    says(err, image_path, "truncated", f"i.e. {16 + 2 ** 62 * 28} bytes")
+
+
+@pytest.mark.parametrize("which", ["images", "labels"])
+def test_wrong_magic_in_an_official_file_is_reported_as_such_not_as_a_checksum(isolated, which):
+    """verify=True on a file under an official name: the format error is the real cause."""
+    images, labels = synthetic()
+    folder = isolated / "mnist"
+    image_path = write(folder, data.FILES["test"][0], idx_bytes(images, 2049 if which == "images" else None))
+    label_path = write(folder, data.FILES["test"][1], idx_bytes(labels, 2051 if which == "labels" else None))
+    with pytest.raises(data.IDXFormatError) as err:
+        data.load_dataset("mnist", "test", data_dir=isolated, download=False)
+    says(err, image_path if which == "images" else label_path, "wrong magic number")
+
+
+def test_count_mismatch_in_official_files_is_reported_as_such_not_as_a_checksum(isolated):
+    images, labels = synthetic(n=6)
+    write(isolated / "mnist", data.FILES["test"][0], idx_bytes(images))
+    write(isolated / "mnist", data.FILES["test"][1], idx_bytes(labels[:4]))
+    with pytest.raises(data.IDXFormatError, match="holds 6 images but .* holds 4 labels"):
+        data.load_dataset("mnist", "test", data_dir=isolated, download=False)
+
+
 def test_image_and_label_count_mismatch_names_both_files(isolated):
     images, labels = synthetic(n=6)
     image_path = write(isolated / "mnist", data.FILES["test"][0], idx_bytes(images))
@@ -249,12 +286,31 @@ def test_images_that_are_not_28x28_are_rejected(isolated):
     says(err, image_path, "27x28, expected 28x28")
 
 
-def test_label_outside_0_to_9_is_rejected(isolated):
+@pytest.mark.parametrize("bad", [10, 12, 255])
+def test_label_outside_0_to_9_is_rejected(isolated, bad):
     write(isolated / "mnist", data.FILES["train"][0], idx_bytes(synthetic(n=2)[0]))
-    label_path = write(isolated / "mnist", data.FILES["train"][1], idx_bytes([1, 12]))
+    label_path = write(isolated / "mnist", data.FILES["train"][1], idx_bytes([9, bad]))
     with pytest.raises(data.IDXFormatError) as err:
         load_synthetic(isolated)
-    says(err, label_path, "label 12")
+    says(err, label_path, f"label {bad} is outside 0..9")
+
+
+def test_an_uncompressed_file_wins_over_its_gz_twin(isolated):
+    """_existing_file's documented order: ``<stem>`` first, then ``<stem>.gz``."""
+    make_split(isolated / "mnist", n=3, gz=False, seed=0)
+    make_split(isolated / "mnist", n=5, gz=True, seed=1)
+    x, _ = load_synthetic(isolated)
+    assert len(x) == 3
+    assert data._existing_file(isolated / "mnist", data.FILES["train"][0]).suffix != ".gz"
+
+
+def test_locate_reports_the_folder_and_why_or_where_a_download_goes(isolated, monkeypatch):
+    make_split(isolated / "env" / "mnist", split="train")
+    make_split(isolated / "env" / "mnist", split="test")
+    monkeypatch.setenv(data.ENV_VAR, str(isolated / "env"))
+    assert data.locate("mnist") == (isolated / "env" / "mnist", "$SPARSENET_DATA")
+    folder, why = data.locate("fashion-mnist")
+    assert folder is None and str(isolated / "repo-data" / "fashion-mnist") in why
 
 
 def _not_gzip(blob):
@@ -395,6 +451,12 @@ def test_binary_subset_keeps_two_classes_in_order_and_relabels():
 def test_train_val_split_accepts_a_fraction_and_rejects_empty_parts():
     x, y = np.arange(10), np.arange(10) % 2
     assert len(data.train_val_split(x, y, 0.2, seed=0)[2]) == 2
+    assert len(data.train_val_split(x, y, 0.36, seed=0)[2]) == 4          # rounded, not truncated
+    assert len(data.train_val_split(x, y, np.float32(0.3), seed=0)[2]) == 3
+    assert len(data.train_val_split(x, y, np.int64(3), seed=0)[2]) == 3
     for bad in [0, 10, 1.0, 0.0, -3]:
         with pytest.raises(ValueError, match="val_size"):
+            data.train_val_split(x, y, bad, seed=0)
+    for bad in [True, "3", None]:
+        with pytest.raises(ValueError, match="val_size must be a number"):
             data.train_val_split(x, y, bad, seed=0)

@@ -1,4 +1,6 @@
 """Whole networks: float64 gradient checks, losses, checkpoints, training on real data."""
+import json
+
 import numpy as np
 import pytest
 
@@ -131,6 +133,83 @@ def test_corrupt_or_missing_checkpoint(tmp_path):
         load_checkpoint(bad)
     with pytest.raises(CheckpointError, match="no checkpoint"):
         load_checkpoint(tmp_path / "missing.npz")
+
+
+HEADER = {"arch": "fc2", "config": {"seed": 0, "hidden": 10}, "dtype": "float32"}
+
+
+def checkpoint_arrays(header=HEADER, meta="{}", drop=()):
+    arrays = {"__arch__": np.array(header if isinstance(header, str) else json.dumps(header)),
+              "__meta__": np.array(meta), **{f"param/{k}": v for k, v in fc2().state_dict().items()}}
+    return {k: v for k, v in arrays.items() if k not in drop}
+
+
+def _truncated(path):
+    save_checkpoint(path, fc2())
+    path.write_bytes(path.read_bytes()[:-200])
+
+
+def _flipped(path):
+    save_checkpoint(path, fc2())
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF          # inside a weight array: the zip CRC no longer matches
+    path.write_bytes(bytes(raw))
+
+
+CORRUPT_CHECKPOINTS = {
+    "empty": (lambda p: p.write_bytes(b""), "the file is empty"),
+    "not-a-zip": (lambda p: p.write_bytes(b"\x80\x04junk that pickle would try"), "not an .npz archive"),
+    "truncated-zip": (_truncated, "truncated or damaged archive"),
+    "flipped-byte": (_flipped, "truncated or damaged archive"),
+    "object-array": (lambda p: np.savez(p, **checkpoint_arrays(), x=np.array([{}], dtype=object)),
+                     "an array holds Python objects"),
+    "no-header": (lambda p: np.savez(p, **checkpoint_arrays(drop=("__arch__",))), "header (__arch__) is missing"),
+    "no-metadata": (lambda p: np.savez(p, **checkpoint_arrays(drop=("__meta__",))), "metadata (__meta__) is missing"),
+    "header-not-json": (lambda p: np.savez(p, **checkpoint_arrays(header="{arch: fc2")), "is not valid JSON"),
+    "header-is-array": (lambda p: np.savez(p, **checkpoint_arrays(header=["fc2"])), "is an array in JSON"),
+    "metadata-is-number": (lambda p: np.savez(p, **checkpoint_arrays(meta="3")), "is a number in JSON"),
+    "header-not-string": (lambda p: np.savez(p, **{**checkpoint_arrays(), "__arch__": np.zeros(2)}), "not a string"),
+    "header-lacks-config": (lambda p: np.savez(p, **checkpoint_arrays({"arch": "fc2", "dtype": "float32"})),
+                            "lacks 'config'"),
+    "unknown-arch": (lambda p: np.savez(p, **checkpoint_arrays({**HEADER, "arch": "resnet50"})),
+                     "unknown architecture 'resnet50'"),
+    "config-not-object": (lambda p: np.savez(p, **checkpoint_arrays({**HEADER, "config": [1]})), "not an object"),
+    "bad-config": (lambda p: np.savez(p, **checkpoint_arrays({**HEADER, "config": {"depth": 3}})),
+                   "does not build a fc2"),
+    "bad-dtype": (lambda p: np.savez(p, **checkpoint_arrays({**HEADER, "dtype": "float99"})), "unknown dtype"),
+    "int-dtype": (lambda p: np.savez(p, **checkpoint_arrays({**HEADER, "dtype": "int64"})), "not a floating-point"),
+    "missing-weight": (lambda p: np.savez(p, **checkpoint_arrays(drop=("param/3.b",))), "do not match"),
+    "wrong-shape": (lambda p: np.savez(p, **{**checkpoint_arrays(), "param/3.b": np.zeros(5)}), "shape"),
+    "text-weight": (lambda p: np.savez(p, **{**checkpoint_arrays(), "param/3.b": np.array(["a"])}),
+                    "does not hold numbers"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CORRUPT_CHECKPOINTS))
+def test_every_corrupt_checkpoint_is_a_checkpoint_error_naming_the_file(tmp_path, case):
+    make, reason = CORRUPT_CHECKPOINTS[case]
+    path = tmp_path / "net.npz"
+    make(path)
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(path)
+    message = str(err.value)
+    assert str(path) in message and reason in message, message
+    assert "pickle" not in message.lower(), message            # never advice to unpickle
+    assert err.value.reason in message and str(path) not in err.value.reason
+
+
+def test_checkpoint_keeps_a_float64_network_float64(tmp_path):
+    net = fc2(seed=2, dtype=np.float64)
+    save_checkpoint(tmp_path / "n.npz", net)
+    loaded, meta = load_checkpoint(tmp_path / "n.npz")
+    assert loaded.dtype == np.float64 and meta == {}
+    np.testing.assert_array_equal(loaded.parameters()[0], net.parameters()[0])
+
+
+def test_a_zero_logit_predicts_class_0_and_argmax_otherwise():
+    from sparsenet.models import predictions
+    assert predictions(np.array([[-1e-9], [0.0], [1e-9]])).tolist() == [0, 0, 1]
+    assert predictions(np.array([[0.1, 0.5, -2.0], [3.0, 0.0, 1.0]])).tolist() == [1, 0]
 
 
 def test_classifier_without_front_end_is_the_network():
