@@ -1,11 +1,13 @@
 """Experiments as data: cache keys, the report built from a small results fixture."""
 import dataclasses
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from sparsenet import report
-from sparsenet.experiments import AttackSpec, TrainSpec, prune
+from sparsenet.experiments import AttackSpec, Context, TrainSpec, _as_json, prune, spec_hash
 from sparsenet.layers import Dense
 from sparsenet.reproduction import PAPER, SECTIONS, Settings, plan
 
@@ -28,13 +30,39 @@ def test_cache_key_changes_with_every_setting_and_only_then():
         assert dataclasses.replace(spec, **{field.name: new}).key() != spec.key(), field.name
     attack = AttackSpec(spec, "pgd", eps=0.25, delta=0.0125, iterations=80)
     assert attack.key() == AttackSpec(TrainSpec("cnn4", "mnist"), "pgd", 0.25, 0.0125, 80).key()
-    assert dataclasses.replace(attack, eps=0.3).key() != attack.key()
-    assert dataclasses.replace(attack, model=dataclasses.replace(spec, seed=1)).key() != attack.key()
+    other = {"model": dataclasses.replace(spec, seed=1), "attack": "ifgsm", "eps": 0.3, "delta": 0.01,
+             "iterations": 81, "mode": "white", "gradient": "bpda", "n_test": 100, "seed": 1,
+             "stop_on_success": False, "params": (("mu", 0.5),)}
+    assert set(other) == {f.name for f in dataclasses.fields(AttackSpec)}
+    keys = {attack.key()}
+    for name, value in other.items():
+        changed = dataclasses.replace(attack, **{name: value}).key()
+        assert changed not in keys, name
+        keys.add(changed)
+    assert dataclasses.replace(attack, delta=None).key() != attack.key()
+
+
+def test_cache_key_is_stable_across_processes_and_json_round_trips():
+    """The key is a hash of the settings as JSON, not Python's per-process hash()."""
+    import subprocess
+    import sys
+    spec = AttackSpec(TrainSpec("fc2", "mnist", binary=True), "cw", params=(("binary_steps", 2),))
+    assert spec.key() == spec_hash(spec) and len(spec.key()) == 16
+    code = ("from sparsenet.experiments import AttackSpec, TrainSpec; print(AttackSpec(TrainSpec("
+            "'fc2', 'mnist', binary=True), 'cw', params=(('binary_steps', 2),)).key())")
+    other_process = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                                   cwd=Path(__file__).resolve().parent.parent,
+                                   env={**os.environ, "PYTHONHASHSEED": "123"}).stdout.strip()
+    assert other_process == spec.key()
+    assert _as_json(spec)["params"] == [["binary_steps", 2]]
 
 
 def test_specs_reject_bad_settings():
     with pytest.raises(ValueError, match="rho must be in"):
         TrainSpec("fc2", "mnist", rho=1.5)
+    with pytest.raises(ValueError, match="rho must be in"):
+        TrainSpec("fc2", "mnist", rho=0.0)
+    assert TrainSpec("fc2", "mnist", rho=1.0).rho == 1.0           # the interval is (0, 1]
     with pytest.raises(ValueError, match="defense must be"):
         TrainSpec("fc2", "mnist", defense="magic")
 
@@ -48,12 +76,55 @@ def test_every_section_plans_jobs_and_quick_differs_from_full():
         plan("table9", Settings())
 
 
-def test_prune_keeps_the_largest_share():
+@pytest.mark.parametrize("rho,kept", [(0.03, 30), (0.0305, 30), (0.5, 500), (1.0, 1000), (1e-6, 1)])
+def test_prune_keeps_the_largest_magnitudes_of_the_weights_before_pruning(rho, kept):
+    """Compared with the weights as they were: the mask keeps floor(rho * size) of them (at
+    least one), exactly those largest in magnitude, and the rest are zeroed in place."""
     layer = Dense(100, 10, rng=0, dtype=np.float64)
-    mask = prune(layer, 0.03)
     W = layer.params["W"]
-    assert (W != 0).sum() == 30 == mask.sum()
-    assert np.abs(W[W != 0]).min() >= np.abs(W[mask == 0]).max() if (mask == 0).any() else True
+    W += np.sign(W) * 0.01                               # no weight is 0 before pruning
+    before = W.copy()
+    mask = prune(layer, rho)
+    assert mask.shape == W.shape and set(np.unique(mask)) <= {0.0, 1.0}
+    assert mask.sum() == kept
+    order = np.argsort(-np.abs(before), axis=None)
+    np.testing.assert_array_equal(np.flatnonzero(mask.ravel()), np.sort(order[:kept]))
+    np.testing.assert_array_equal(W, before * mask)
+    assert layer.params["W"] is W                        # in place
+
+
+def test_sparse_training_prunes_the_first_layer_and_fine_tuning_keeps_it_pruned(tmp_path, monkeypatch):
+    """Context._train on synthetic data: l1 only on the first layer, rho of its weights non-zero
+    after pruning *and* after the fine-tuning epochs, two histories joined."""
+    rng = np.random.default_rng(0)
+    sets = {"train": (rng.random((300, 28, 28)).astype(np.float32), rng.integers(0, 2, 300)),
+            "test": (rng.random((50, 28, 28)).astype(np.float32), rng.integers(0, 2, 50))}
+    ctx = Context(cache_dir=tmp_path, log=lambda m: None)
+    monkeypatch.setattr(ctx, "dataset", lambda name, binary, split: sets[split])
+    spec = TrainSpec("fc2", "mnist", binary=True, defense="sparse", rho=0.05, l1=0.01, l2=0.001, epochs=2,
+                     finetune_epochs=2, batch_size=32, n_train=250, val_size=50, optimizer="sgd", lr=0.05)
+    net, meta = ctx._train(spec)
+    first = net.weighted[0]
+    assert (first.l1, first.l2) == (0.01, 0.001) and (net.weighted[1].l1, net.weighted[1].l2) == (0.0, 0.001)
+    assert np.count_nonzero(first.params["W"]) == int(0.05 * 7840)
+    assert meta["first_layer_nonzero"] == pytest.approx(int(0.05 * 7840) / 7840)
+    assert len(meta["history"]["loss"]) == 4 and meta["spec"] == _as_json(spec)
+    assert 0 <= meta["test_accuracy"] <= 1
+
+
+def test_pgd_is_seeded_by_the_spec():
+    from sparsenet import attacks
+    from sparsenet.experiments import run_attack
+    from sparsenet.models import Classifier, fc2
+    rng = np.random.default_rng(1)
+    clf = Classifier(fc2(seed=0, dtype=np.float64))
+    x, y = rng.random((6, 28, 28)), rng.integers(0, 2, 6)
+    spec = AttackSpec(TrainSpec("fc2", "mnist", binary=True), "pgd", eps=0.1, delta=0.02, iterations=2, seed=3,
+                      stop_on_success=False)
+    first, _ = run_attack(clf, x, y, spec)
+    np.testing.assert_array_equal(first, attacks.pgd(clf, x, y, 0.1, 0.02, 2, rng=3))
+    other, _ = run_attack(clf, x, y, dataclasses.replace(spec, seed=4))
+    assert np.abs(other - first).max() > 1e-3
 
 
 def fixture_results():
@@ -79,6 +150,31 @@ def test_cells_take_the_stronger_locally_linear_variant_and_cw_statistics():
     assert cells["fig7/none/mean_l2"] == pytest.approx(2.0)
     assert cells["fig7/none/mean_l2_per_sqrt_n"] == pytest.approx(2.0 / 28)
     assert cells["fig7/none/outside_budget"] == pytest.approx(50.0)
+
+
+def test_cw_outside_budget_counts_only_linf_above_eps():
+    """outside_budget is the share of successful C&W adversarials with l-inf > 0.25: exactly
+    0.25 is inside."""
+    r = {"robust_accuracy": 0.0, "cw_success": [True, True, True, True], "linf": [0.25, 0.3, 0.1, 0.25],
+         "l2": [1.0, 1.0, 1.0, 1.0]}
+    assert report.cells({"fig7/frontend": r}, {})["fig7/frontend/outside_budget"] == pytest.approx(25.0)
+
+
+def test_the_plan_uses_the_paper_settings():
+    """Section 5.2 and Appendix B: eps = 0.25; Table 1's iterative attacks delta = eps/20 for 80
+    iterations; Figures 5-6's iterative attacks delta = eps/10 for 10; C&W through BPDA."""
+    from sparsenet.reproduction import EPS
+    assert EPS == 0.25
+    table1 = dict(plan("table1", Settings()))
+    for name in ("ifgsm", "mifgsm", "pgd"):
+        for defense in ("none", "frontend"):
+            spec = table1[f"table1/{name}/{defense}"]
+            assert (spec.eps, spec.delta, spec.iterations) == (0.25, 0.25 / 20, 80), spec
+    for key, spec in plan("fig5", Settings()):
+        if spec.iterations > 1:
+            assert spec.delta == pytest.approx(spec.eps / 10) and spec.iterations == 10, key
+    assert all(spec.gradient == "bpda" and spec.attack == "cw" for _, spec in plan("fig7", Settings()))
+    assert all(spec.eps == 0.25 for _, spec in plan("table2", Settings()))
 
 
 def test_summary_and_report_pair_every_cell_with_the_paper():

@@ -109,13 +109,50 @@ def test_vjp_matches_finite_differences_when_the_support_is_fixed(basis, clippin
     assert rel_error(grad.reshape(-1)[idx], num) < 1e-6
 
 
-def test_bpda_is_the_identity_and_differs_from_exact():
+def dense_vjp(basis, level, rho, x, g):
+    """Footnote 2 with the dense operators, one image at a time: A^T M_x S^T (g * 1[0 <= r <= 1])."""
+    A, S = operators(basis, level, (28, 28))
+    K = Sparsifier(basis, level, rho).K
+    out = []
+    for xi, gi in zip(x.reshape(len(x), -1), g.reshape(len(g), -1)):
+        c = A @ xi
+        keep = np.zeros(784, bool)
+        keep[np.argsort(-np.abs(c))[:K]] = True
+        r = S @ (c * keep)
+        out.append(A.T @ (keep * (S.T @ (gi * ((r >= 0) & (r <= 1))))))
+    return np.array(out).reshape(g.shape)
+
+
+@pytest.mark.parametrize("basis", BASES)
+def test_exact_gradient_is_the_default_and_bpda_is_the_identity(basis):
     rng = np.random.default_rng(3)
-    x, g = smooth_images(2, rng), rng.standard_normal((2, 28, 28))
-    bpda = Sparsifier(gradient="bpda").vjp(x, g)
+    # Near-binary images (the clip is active somewhere), with noise so that no two coefficients tie.
+    x = np.clip(0.05 + 0.9 * (rng.random((2, 28, 28)) > 0.6) + 0.01 * rng.random((2, 28, 28)), 0, 1)
+    g = rng.standard_normal((2, 28, 28))
+    r, _ = Sparsifier(basis)._reconstruct(x)
+    assert ((r < 0) | (r > 1)).any() == (basis != "haar")   # the clip mask matters (Haar never overshoots here)
+    assert Sparsifier(basis).gradient == "exact"
+    np.testing.assert_allclose(Sparsifier(basis).vjp(x, g), dense_vjp(basis, 1, 0.03, x, g), atol=1e-10)
+    bpda = Sparsifier(basis, gradient="bpda").vjp(x, g)
     np.testing.assert_array_equal(bpda, g)
     assert bpda is not g
-    assert np.abs(Sparsifier().vjp(x, g) - g).max() > 0.1
+
+
+def calm_images(n, rng):
+    """Smooth images of small amplitude around 0.5: with rho = 0.3 (more than the 196
+    approximation coefficients of level 1) every basis reconstructs them inside [0, 1], so the
+    clip is inactive and the VJP is exactly the projection."""
+    return 0.5 + 0.1 * (smooth_images(n, rng) - 0.5)
+
+
+@pytest.mark.parametrize("basis", BASES)
+def test_vjp_is_the_projection_when_nothing_clips(basis):
+    rng = np.random.default_rng(4)
+    sp = Sparsifier(basis, 1, rho=0.3)
+    x, w = calm_images(3, rng), rng.standard_normal((3, 784))
+    r, _ = sp._reconstruct(x)
+    assert ((r >= 0) & (r <= 1)).all()            # the premise holds for every basis: never skipped
+    np.testing.assert_allclose(sp.vjp(x, w.reshape(3, 28, 28)).reshape(3, 784), sp.project(w, x), atol=1e-10)
 
 
 @pytest.mark.parametrize("basis", BASES)
@@ -126,11 +163,6 @@ def test_projection_is_idempotent_and_orthogonal_for_orthonormal_bases(basis):
     w, v = rng.standard_normal((3, 10, 784)), rng.standard_normal((3, 10, 784))
     Pw = sp.project(w, x)
     np.testing.assert_allclose(sp.project(Pw, x), Pw, atol=1e-10)
-    # P_K(w, x) carries w across the unclipped front end: it is its VJP when nothing clips.
-    r, _ = sp._reconstruct(x)
-    if ((r >= 0) & (r <= 1)).all():
-        np.testing.assert_allclose(sp.project(w[:, 0], x), sp.vjp(x, w[:, 0].reshape(3, 28, 28)).reshape(3, 784),
-                                   atol=1e-10)
     assert sp.project(w.reshape(3, 10, 28, 28), x).shape == (3, 10, 28, 28)
     if basis != "cdf97":
         Pv = sp.project(v, x)
@@ -188,6 +220,22 @@ def test_bad_settings_raise(kwargs, match):
 def test_bad_images_raise(x, match):
     with pytest.raises(ValueError, match=match):
         Sparsifier()(x)
+
+
+def test_range_tolerance_is_float_rounding_only():
+    sp = Sparsifier()
+    for ok in (1 + 1e-7, -1e-7):
+        sp(np.full((1, 28, 28), ok))
+    for bad in (1 + 1e-5, -1e-5):
+        with pytest.raises(ValueError, match=r"\[0, 1\]"):
+            sp(np.full((1, 28, 28), bad))
+
+
+@pytest.mark.parametrize("rho,K", [(0.03, 23), (0.5, 392), (1.0, 784), (1e-6, 1), (3 / 784, 3)])
+def test_k_is_floor_of_rho_n_and_the_support_has_k_coefficients(rho, K):
+    sp = Sparsifier(rho=rho)
+    assert sp.K == K
+    assert (sp.support(smooth_images(2, np.random.default_rng(0))).sum(axis=1) == K).all()
 
 
 def test_bad_gradient_or_projection_shapes_raise():

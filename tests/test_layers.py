@@ -73,6 +73,29 @@ def test_dense_gradients():
     check_layer(dense, rng.standard_normal((4, 7)), rng)
 
 
+@pytest.mark.parametrize("n", [1, 6])
+def test_dense_gradients_for_a_square_matrix(n):
+    """A square, non-symmetric W: backward must use W^T, which a shape check cannot tell from W."""
+    rng = np.random.default_rng(7)
+    dense = Dense(n, n, rng=8, dtype=np.float64)
+    dense.params["W"] += np.triu(np.ones((n, n)))        # clearly non-symmetric
+    dense.params["b"][:] = rng.standard_normal(n)
+    check_layer(dense, rng.standard_normal((3, n)), rng)
+    x, g = rng.standard_normal((3, n)), rng.standard_normal((3, n))
+    dense.forward(x)
+    np.testing.assert_allclose(dense.backward(g), g @ dense.params["W"].T, rtol=1e-12)
+
+
+def test_initialisation_scales():
+    """He (variance 2 / fan_in) for layers feeding a ReLU, Glorot (2 / (fan_in + fan_out)) for the
+    output layer; biases start at zero."""
+    he, glorot = Dense(2000, 400, rng=0), Dense(2000, 400, rng=0, init="glorot")
+    conv = Conv2D(8, 64, 5, rng=0)
+    for layer, std in ((he, np.sqrt(2 / 2000)), (glorot, np.sqrt(2 / 2400)), (conv, np.sqrt(2 / 200))):
+        assert layer.params["W"].std() == pytest.approx(std, rel=0.02)
+        assert abs(layer.params["W"].mean()) < 0.02 * std and not layer.params["b"].any()
+
+
 def test_relu_gradient_and_switch():
     rng = np.random.default_rng(3)
     relu, x = ReLU(), away_from_zero(rng, (3, 6, 6, 2))
@@ -81,6 +104,15 @@ def test_relu_gradient_and_switch():
     np.testing.assert_array_equal(relu.switch, x > 0)
     # r(y) = s(y) * y: the switch alone reproduces the output (Section 3.2).
     np.testing.assert_array_equal(relu.switch * x, relu.forward(x))
+
+
+def test_relu_switch_is_off_at_exactly_zero():
+    """s(y) = 1[y > 0]: at the kink the switch is off and no gradient passes."""
+    relu = ReLU()
+    x = np.array([[-1.0, 0.0, 2.0]])
+    np.testing.assert_array_equal(relu.forward(x), [[0.0, 0.0, 2.0]])
+    np.testing.assert_array_equal(relu.switch, [[False, False, True]])
+    np.testing.assert_array_equal(relu.backward(np.ones((1, 3))), [[0.0, 0.0, 1.0]])
 
 
 def test_maxpool_gradient_and_switch_selects_argmax():
@@ -116,12 +148,40 @@ def test_dropout_is_identity_at_evaluation_and_inverted_in_training():
     np.testing.assert_array_equal(drop.backward(g), g * drop.mask)
 
 
+@pytest.mark.parametrize("p", [0.0, 0.2, 0.5, 0.8])
+def test_dropout_keeps_1_minus_p_and_scales_by_its_inverse(p):
+    """Inverted dropout at several p (at p = 0.5, 1/p and 1/(1-p) coincide): the units kept
+    are multiplied by 1/(1-p), so the expected output equals the input; backward applies the
+    same mask."""
+    rng = np.random.default_rng(9)
+    drop = Dropout(p, rng=1)
+    x = rng.uniform(1, 2, (400, 250))
+    y = drop.forward(x, train=True)
+    kept = y != 0
+    assert kept.mean() == pytest.approx(1 - p, abs=0.01)
+    np.testing.assert_allclose(y[kept], x[kept] / (1 - p), rtol=1e-12)
+    assert y.mean() == pytest.approx(x.mean(), rel=0.01)
+    g = rng.standard_normal(x.shape)
+    np.testing.assert_allclose(drop.backward(g), np.where(kept, g / (1 - p), 0.0), rtol=1e-12)
+
+
 def test_reshape_and_flatten_round_trip():
     x = np.arange(24.0).reshape(2, 3, 4)
     flat = Flatten()
     assert flat.forward(x).shape == (2, 12)
     assert flat.backward(np.ones((2, 12))).shape == (2, 3, 4)
     assert Reshape((4, 3)).forward(x).shape == (2, 4, 3)
+
+
+def test_reshape_and_flatten_keep_values_in_c_order_both_ways():
+    x = np.arange(24.0).reshape(2, 3, 4)
+    g = 100 + np.arange(24.0).reshape(2, 12)
+    flat = Flatten()
+    np.testing.assert_array_equal(flat.forward(x), [np.arange(12.0), np.arange(12.0, 24.0)])
+    np.testing.assert_array_equal(flat.backward(g), g.reshape(2, 3, 4))
+    reshape = Reshape((4, 3))
+    np.testing.assert_array_equal(reshape.forward(x)[1], np.arange(12.0, 24.0).reshape(4, 3))
+    np.testing.assert_array_equal(reshape.backward(g.reshape(2, 4, 3)), g.reshape(2, 3, 4))
 
 
 def test_float32_layers_stay_float32():

@@ -56,6 +56,54 @@ def test_theorem2_bound_is_tight_for_a_single_linear_layer():
     assert gammas(net)[0] == pytest.approx(np.abs(W).sum(axis=0).max())
 
 
+def positive_dense(n_in, n_out, gamma, rng):
+    """A Dense layer with positive weights whose every column (neuron) has l1 norm gamma, while
+    its rows' l1 norms all differ; positive biases keep every ReLU on for positive inputs."""
+    layer = Dense(n_in, n_out, rng=rng, dtype=np.float64)
+    W = rng.uniform(0.1, 1.0, (n_in, n_out))
+    layer.params["W"][:] = gamma * W / W.sum(axis=0)
+    layer.params["b"][:] = rng.uniform(0.1, 0.5, n_out)
+    return layer
+
+
+@pytest.mark.parametrize("gammas_", [(1.5, 0.7, 2.0), (3.0, 0.5)])
+def test_theorem2_bound_is_attained_at_every_layer_of_a_positive_network(gammas_):
+    """Positive weights, every ReLU on, e = +eps everywhere: each neuron of layer j moves by
+    exactly eps gamma_1 ... gamma_j, so the measured change equals the bound at every layer.
+    A bound that adds the gammas, skips one, or takes row norms fails here."""
+    rng = np.random.default_rng(11)
+    sizes = (12, 9, 7, 4)[:len(gammas_) + 1]
+    layers = []
+    for i, g in enumerate(gammas_):
+        layers.append(positive_dense(sizes[i], sizes[i + 1], g, rng))
+        if i < len(gammas_) - 1:
+            layers.append(ReLU())
+    net = Sequential(layers, input_shape=(sizes[0],), dtype=np.float64)
+    np.testing.assert_allclose(gammas(net), gammas_, rtol=1e-12)
+    x, eps = rng.random((5, sizes[0])), 0.03
+    measured = measured_layer_perturbations(net, x, x + eps)
+    expected = eps * np.cumprod(gammas_)
+    np.testing.assert_allclose(layer_bounds(net, eps), expected, rtol=1e-12)
+    np.testing.assert_allclose(measured, np.broadcast_to(expected, measured.shape), rtol=1e-9)
+
+
+def test_theorem2_bound_is_attained_through_conv_and_max_pool():
+    """The same with a 'valid' convolution (each output channel's kernel has l1 norm gamma_1)
+    and a max-pool: every window rises by the same amount, so its max does too."""
+    from sparsenet.layers import Conv2D, Flatten, MaxPool2D, Reshape
+    rng = np.random.default_rng(12)
+    conv = Conv2D(1, 3, 3, "valid", rng=0, dtype=np.float64)
+    K = rng.uniform(0.1, 1.0, conv.params["W"].shape)
+    conv.params["W"][:] = 1.2 * K / K.sum(axis=(0, 1, 2))
+    conv.params["b"][:] = 0.1
+    net = Sequential([Reshape((8, 8, 1)), conv, ReLU(), MaxPool2D(), Flatten(), positive_dense(27, 2, 0.8, rng)],
+                     input_shape=(8, 8), dtype=np.float64)
+    np.testing.assert_allclose(gammas(net), [1.2, 0.8], rtol=1e-12)
+    x, eps = rng.random((3, 8, 8)), 0.05
+    np.testing.assert_allclose(measured_layer_perturbations(net, x, x + eps),
+                               np.tile(eps * np.array([1.2, 1.2 * 0.8]), (3, 1)), rtol=1e-9)
+
+
 def test_theorem2_on_cnn4_with_conv_and_pool_layers():
     rng = np.random.default_rng(3)
     net = cnn4(seed=0, dtype=np.float64)
@@ -106,6 +154,52 @@ def test_certified_radius_is_never_broken(sparse_and_plain_fc2):
         sw = attacks.locally_linear(clf, x, y, 1.0)       # the worst direction for the binary net
         worst = np.clip(x + eps[:, None, None] * np.sign(sw - x), 0, 1)
         assert (clf.predict(worst)[correct] == y[correct]).all()
+
+
+def opposed_logits_net():
+    """Three logits: columns w, -w and w/2 of a single Dense layer, so Gamma = ||w||_1 and the
+    perturbation -eps sgn(w) lowers logit 0 by eps Gamma while it raises logit 1 by eps Gamma:
+    the multiclass bound (margin shrinks by at most 2 eps Gamma) is attained. Logit 2 (bias -50)
+    is never the runner-up."""
+    rng = np.random.default_rng(13)
+    w = rng.standard_normal(20)
+    layer = Dense(20, 3, rng=0, dtype=np.float64)
+    layer.params["W"][:] = np.stack([w, -w, w / 2], axis=1)
+    layer.params["b"][:] = [0.0, 0.0, -50.0]
+    return Sequential([layer], input_shape=(20,), dtype=np.float64), w
+
+
+def test_multiclass_certified_radius_is_the_margin_over_two_gamma_and_is_tight():
+    net, w = opposed_logits_net()
+    rng = np.random.default_rng(14)
+    x = rng.random((200, 20))
+    y_logits = net.forward(x)
+    y = y_logits.argmax(axis=1)
+    Gamma = np.abs(w).sum()
+    r = certified_radius(net, x, y)
+    top2 = np.sort(y_logits, axis=1)
+    np.testing.assert_allclose(r, (top2[:, -1] - top2[:, -2]) / (2 * Gamma), rtol=1e-12)
+    wrong = (y + 1) % 3
+    assert (certified_radius(net, x, wrong) == 0).all()          # misclassified: radius 0
+    on_0 = y == 0
+    assert on_0.sum() > 10 and (y == 1).any()
+    # Inside the radius nothing changes; just outside, the worst direction changes the class.
+    attack = -np.sign(w)[None] * r[:, None]
+    assert (net.forward(x + 0.999 * attack).argmax(axis=1)[on_0] == 0).all()
+    assert (net.forward(x + 1.001 * attack).argmax(axis=1)[on_0] == 1).all()
+    for scale in (0.999,):
+        noise = scale * r[:, None] * rng.choice([-1.0, 1.0], x.shape)
+        assert (net.forward(x + noise).argmax(axis=1) == y).all()
+
+
+def test_binary_certified_radius_is_the_logit_over_gamma():
+    net = random_net((10, 1), 15)
+    x = np.random.default_rng(16).standard_normal((50, 10))
+    logit = net.forward(x)[:, 0]
+    y = (logit > 0).astype(int)
+    Gamma = np.abs(net.weighted[0].params["W"]).sum()
+    np.testing.assert_allclose(certified_radius(net, x, y), np.abs(logit) / Gamma, rtol=1e-12)
+    assert (certified_radius(net, x, 1 - y) == 0).all()
 
 
 def test_theorem1_high_snr_fraction_rises_towards_one():
