@@ -141,7 +141,7 @@ def fake_theory(tmp_path, monkeypatch, calls):
     return Ctx(), logs
 
 
-@pytest.mark.parametrize("case", ["empty", "truncated", "not-utf8", "array"])
+@pytest.mark.parametrize("case", ["empty", "truncated", "not-utf8", "array", "no-result"])
 def test_corrupt_theory_cache_is_moved_aside_and_recomputed(tmp_path, monkeypatch, case):
     calls = []
     ctx, logs = fake_theory(tmp_path, monkeypatch, calls)
@@ -248,6 +248,18 @@ def test_a_lock_that_cannot_be_proven_stale_times_out_with_its_name(tmp_path, co
         with cache.entry_lock(entry, timeout=0.3, poll=0.05):
             pass
     assert lock.exists()                                    # somebody else's lock is never removed
+
+
+def test_a_lock_retaken_since_it_was_seen_stale_is_not_broken(tmp_path):
+    """Two runs see the same dead owner; the first breaks the lock and takes it; the second
+    must then leave the new, live lock alone (it re-checks the owner before removing)."""
+    lock = cache.lock_path(tmp_path / "entry.json")
+    seen_dead = (dead_pid(), socket.gethostname())
+    lock.write_text(f"{os.getpid()} {socket.gethostname()}\n")      # re-taken meanwhile by a live run
+    assert not cache._break_lock(lock, seen_dead, None)
+    assert lock.read_text().split()[0] == str(os.getpid())
+    lock.write_text(f"{seen_dead[0]} {seen_dead[1]}\n")              # still the dead owner: broken
+    assert cache._break_lock(lock, seen_dead, None) and not lock.exists()
 
 
 def test_an_empty_lock_file_is_stale_only_once_old(tmp_path):

@@ -260,6 +260,12 @@ def test_wrong_magic_in_an_official_file_is_reported_as_such_not_as_a_checksum(i
     says(err, image_path if which == "images" else label_path, "wrong magic number")
 
 
+def test_read_idx_checks_the_format_before_the_checksum(isolated):
+    path = write(isolated, "t10k-labels-idx1-ubyte", idx_bytes(synthetic()[1], magic=2051))
+    with pytest.raises(data.IDXFormatError, match="wrong magic number 2051"):
+        data.read_idx(path, data.LABELS_MAGIC, sha256=data.SHA256["mnist/t10k-labels-idx1-ubyte"])
+
+
 def test_count_mismatch_in_official_files_is_reported_as_such_not_as_a_checksum(isolated):
     images, labels = synthetic(n=6)
     write(isolated / "mnist", data.FILES["test"][0], idx_bytes(images))

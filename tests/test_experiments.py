@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sparsenet import report
+from sparsenet import data, report
 from sparsenet.experiments import AttackSpec, Context, TrainSpec, _as_json, prune, spec_hash
 from sparsenet.layers import Dense
 from sparsenet.reproduction import PAPER, SECTIONS, Settings, plan
@@ -101,9 +101,12 @@ def test_sparse_training_prunes_the_first_layer_and_fine_tuning_keeps_it_pruned(
             "test": (rng.random((50, 28, 28)).astype(np.float32), rng.integers(0, 2, 50))}
     ctx = Context(cache_dir=tmp_path, log=lambda m: None)
     monkeypatch.setattr(ctx, "dataset", lambda name, binary, split: sets[split])
+    splits, split = [], data.train_val_split
+    monkeypatch.setattr(data, "train_val_split", lambda *a: splits.append(a[2:]) or split(*a))
     spec = TrainSpec("fc2", "mnist", binary=True, defense="sparse", rho=0.05, l1=0.01, l2=0.001, epochs=2,
-                     finetune_epochs=2, batch_size=32, n_train=250, val_size=50, optimizer="sgd", lr=0.05)
+                     finetune_epochs=2, batch_size=32, n_train=250, val_size=40, optimizer="sgd", lr=0.05, seed=3)
     net, meta = ctx._train(spec)
+    assert splits == [(40, 3)]                           # the spec's validation size and seed
     first = net.weighted[0]
     assert (first.l1, first.l2) == (0.01, 0.001) and (net.weighted[1].l1, net.weighted[1].l2) == (0.0, 0.001)
     assert np.count_nonzero(first.params["W"]) == int(0.05 * 7840)

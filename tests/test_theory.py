@@ -237,6 +237,23 @@ def test_section31_semi_white_box_attenuation_is_K_over_N(basis):
             assert (wb >= sw - 1e-12).all()
 
 
+@pytest.mark.parametrize("basis", ["haar", "db4", "dct"])
+def test_linear_distortions_by_their_definition(basis):
+    """P_K w = sum over the support of <w, psi_k> psi_k, with psi_k the rows of A (the basis
+    vectors); Delta_SW = |<sgn w, P_K w>| and Delta_W = ||P_K w||_1, both over ||w||_1."""
+    rng = np.random.default_rng(6)
+    N = 16
+    A, _ = operators(basis, None, (N,))
+    w = rng.standard_normal((3, N))
+    support = rng.random((3, N)) < 0.3
+    sw, wb = linear_distortions(w, A, support)
+    for t in range(3):
+        p = sum(np.dot(w[t], A[k]) * A[k] for k in np.flatnonzero(support[t]))
+        l1 = np.abs(w[t]).sum()
+        assert sw[t] == pytest.approx(abs(np.dot(np.sign(w[t]), p)) / l1, rel=1e-12)
+        assert wb[t] == pytest.approx(np.abs(p).sum() / l1, rel=1e-12)
+
+
 def test_section31_white_box_attenuation_is_K_polylog_N_only_for_a_localized_basis():
     """At fixed K, Delta_W / (eps ||w||_1) * N / K stays O(polylog N) for wavelets, whose
     basis vectors have small l1 norm, but grows like sqrt(N / K) for the DCT."""
