@@ -9,8 +9,11 @@ network sees x_hat plus only the *projected* perturbation, attenuated by about K
 
 Gradients (paper footnote 2): with the support fixed at x the front end is linear, so its
 vector-Jacobian product is g -> A^T M_x S^T (g * clip mask), "the projection onto the
-top K basis vectors of the input". ``gradient="bpda"`` instead passes g through
-unchanged (the identity BPDA of Athalye et al., used by the paper for C&W, App. B.3).
+top K basis vectors of the input". Two other ways to cross it, for adaptive attacks:
+``gradient="straight-through"`` drops the clip mask (the clip passes every gradient:
+about half of the reconstructed pixels are clipped, and the exact gradient is zero
+there), and ``gradient="bpda"`` passes g through unchanged (the identity BPDA of
+Athalye et al., used by the paper for C&W, App. B.3).
 
 Convention: images are (B, H, W) arrays; internally rows are flattened images, so
 c_row = x_row @ A.T and x_row = c_row @ S.T.
@@ -18,6 +21,7 @@ c_row = x_row @ A.T and x_row = c_row @ S.T.
 from __future__ import annotations
 
 import functools
+import numbers
 import warnings
 
 import numpy as np
@@ -27,7 +31,7 @@ import scipy.fft
 # The paper's CDF 9/7 is PyWavelets' bior4.4 (4 vanishing moments on each side).
 WAVELETS = {"cdf97": "bior4.4", "haar": "haar", "db4": "db4"}
 BASES = tuple(WAVELETS) + ("dct",)
-GRADIENTS = ("exact", "bpda")
+GRADIENTS = ("exact", "straight-through", "bpda")
 RANGE_TOL = 1e-6  # inputs may leave [0, 1] by float rounding, no more
 
 
@@ -139,7 +143,8 @@ class Sparsifier:
     level : wavelet decomposition level (ignored for "dct")
     rho : K / N, in (0, 1]
     shape : (H, W) of the images the operators are built for
-    gradient : "exact" (VJP with the support fixed at x) or "bpda" (identity)
+    gradient : "exact" (VJP with the support fixed at x), "straight-through" (the same
+        without the clip's mask) or "bpda" (identity)
 
     Inputs are (B, H, W) float arrays in [0, 1]; outputs keep their dtype.
     """
@@ -149,11 +154,16 @@ class Sparsifier:
             raise ValueError(f"unknown basis {basis!r}; choose from {BASES}")
         if gradient not in GRADIENTS:
             raise ValueError(f"gradient must be one of {GRADIENTS}, got {gradient!r}")
-        if not (isinstance(rho, (int, float)) and 0 < rho <= 1):
-            raise ValueError(f"rho must be in (0, 1], got {rho}")
+        if isinstance(rho, bool) or not isinstance(rho, numbers.Real) or not 0 < rho <= 1:
+            raise ValueError(f"rho must be a number in (0, 1], got {rho!r}")
+        if isinstance(rho, np.floating):   # float32(0.03) means 0.03: K as for the decimal it prints as
+            rho = float(str(rho))
+        if (not isinstance(shape, (tuple, list)) or len(shape) != 2
+                or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0 for s in shape)):
+            raise ValueError(f"shape must be (H, W), two positive integers, got {shape!r}")
         shape = tuple(int(s) for s in shape)
         if basis != "dct":
-            if not isinstance(level, (int, np.integer)) or level < 1:
+            if isinstance(level, bool) or not isinstance(level, (int, np.integer)) or level < 1:
                 raise ValueError(f"level must be an integer >= 1, got {level!r}")
             if any(s % 2 ** level for s in shape):
                 raise ValueError(f"level {level} needs image sides divisible by {2 ** level} "
@@ -213,8 +223,8 @@ class Sparsifier:
     # -- gradients ------------------------------------------------------------
     def vjp(self, x, g):
         """g^T d x_hat / d x at x: A^T M_x S^T (g * 1[0 <= r <= 1]) with r the unclipped
-        reconstruction (the clip passes the gradient on the closed interval), or g itself
-        in BPDA mode."""
+        reconstruction (the clip passes the gradient on the closed interval); without
+        the clip's mask in straight-through mode; g itself in BPDA mode."""
         g = np.asarray(g)
         if g.shape != np.shape(x):
             raise ValueError(f"gradient shape {g.shape} differs from input shape {np.shape(x)}")
@@ -222,8 +232,14 @@ class Sparsifier:
             self._check(x)
             return g.copy()
         r, mask = self._reconstruct(x)
-        gz = g.reshape(len(g), self.N).astype(r.dtype) * ((r >= 0) & (r <= 1))
+        gz = g.reshape(len(g), self.N).astype(r.dtype)
+        if self.gradient == "exact":
+            gz = gz * ((r >= 0) & (r <= 1))
         return self._project_rows(gz, mask).reshape(g.shape)
+
+    def with_gradient(self, gradient):
+        """The same front end, with gradients crossing it as ``gradient``."""
+        return Sparsifier(self.basis, self.level, self.rho, self.shape, gradient)
 
     def project(self, w, x):
         """P_K(w, x) = A^T M_x S^T w: w carried across the unclipped front end with the
