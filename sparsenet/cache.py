@@ -41,6 +41,7 @@ WAIT_LOG_SECONDS = 60.0      # while waiting for a lock, a reminder line this of
 
 _TMP_PID = re.compile(re.escape(TMP_PREFIX) + r"(\d+)-")
 _cleaned: set = set()        # folders already cleared of stale temporaries in this process
+_held: set = set()           # lock files this process holds right now
 
 
 class CacheError(RuntimeError):
@@ -164,7 +165,7 @@ def remove_stale_temporaries(folder, log=None, once=False, max_age=STALE_TMP_SEC
         except FileNotFoundError:
             continue                 # its writer finished meanwhile
         if stale:
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):   # gone meanwhile, or a read-only folder: leave it
                 p.unlink()
                 removed.append(p)
     if removed and log is not None:
@@ -233,9 +234,11 @@ def entry_lock(path, log=None, timeout=None, poll=POLL_SECONDS):
         with os.fdopen(fd, "w") as f:
             f.write(f"{me[0]} {me[1]}\n")
         break
+    _held.add(str(lock))
     try:
         yield lock
     finally:
+        _held.discard(str(lock))
         if _lock_owner(lock) == me:  # never remove a lock that is not ours any more
             with contextlib.suppress(FileNotFoundError):
                 lock.unlink()
@@ -261,7 +264,11 @@ def _lock_is_stale(lock, owner):
         except FileNotFoundError:
             return False
     pid, host = owner
-    return host == socket.gethostname() and not pid_running(pid)   # another host: cannot tell
+    if host != socket.gethostname():
+        return False                 # another machine: cannot tell
+    if pid == os.getpid():           # our pid, but not a lock we hold: an earlier process had it
+        return str(lock) not in _held
+    return not pid_running(pid)
 
 
 def _break_lock(lock, owner, log):

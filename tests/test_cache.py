@@ -31,7 +31,7 @@ def fake_attacks(tmp_path, monkeypatch):
     """A Context whose attacks cost nothing: (ctx, log lines, keys of the attacks run)."""
     calls, logs = [], []
 
-    def fake_run_attack(clf, x, y, spec, log=None):
+    def fake_run_attack(clf, x, y, spec, log=None, **kw):
         calls.append(spec.key())
         return x, {}
 
@@ -222,6 +222,16 @@ def test_a_stale_lock_of_a_dead_process_is_broken_with_a_log_line(tmp_path):
     assert len(logs) == 1 and "stale lock" in logs[0] and str(pid) in logs[0] and str(lock) in logs[0]
 
 
+def test_a_lock_with_our_pid_that_we_do_not_hold_is_stale(tmp_path):
+    """Pids are reused (a container restarts at low pids): a lock naming our own pid that this
+    process does not hold was left by an earlier process, and is broken, not waited for forever."""
+    entry, logs = tmp_path / "entry.json", []
+    cache.lock_path(entry).write_text(f"{os.getpid()} {socket.gethostname()}\n")
+    with cache.entry_lock(entry, logs.append, timeout=5):
+        pass
+    assert len(logs) == 1 and "stale lock" in logs[0]
+
+
 def test_a_live_lock_is_waited_for(tmp_path):
     entry, logs = tmp_path / "entry.json", []
     lock = cache.lock_path(entry)
@@ -321,7 +331,7 @@ import numpy as np
 from sparsenet import experiments
 from sparsenet.experiments import AttackSpec, Context, TrainSpec
 
-def fake_run_attack(clf, x, y, spec, log=None):
+def fake_run_attack(clf, x, y, spec, log=None, **kw):
     with open(sys.argv[2], "a") as f:
         f.write("run\n")
     time.sleep(1.5)

@@ -197,7 +197,7 @@ def test_cached_results_are_reused_and_stale_ones_are_not(tmp_path, monkeypatch)
     from sparsenet.experiments import Context
     calls = []
 
-    def fake_run_attack(clf, x, y, spec, log=None):
+    def fake_run_attack(clf, x, y, spec, log=None, **kw):
         calls.append(spec.key())
         return x, {}
 

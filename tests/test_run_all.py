@@ -127,9 +127,13 @@ def test_a_corrupt_dataset_file_is_one_error_line_and_exit_2(isolated, capsys):
 
 
 def test_the_script_exits_2_without_a_traceback(tmp_path):
-    target = tmp_path / "f"
-    target.write_text("")
-    proc = subprocess.run([sys.executable, str(ROOT / "run_all.py"), "--out", str(target)],
-                          capture_output=True, text=True, timeout=120)
+    """As a program: a data error raised deep inside a run is one error line and exit 2."""
+    folder = tmp_path / "d" / "mnist"
+    folder.mkdir(parents=True)
+    for stem in data.FILES["train"] + data.FILES["test"]:
+        (folder / f"{stem}.gz").write_bytes(b"not gzip")
+    proc = subprocess.run([sys.executable, str(ROOT / "run_all.py"), "--data-dir", str(tmp_path / "d"), "--quick",
+                           "--only", "b2", "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2
-    assert "is a file, not a folder" in proc.stderr and "Traceback" not in proc.stderr
+    assert "not a valid gzip file" in proc.stderr.splitlines()[-1] and "Traceback" not in proc.stderr

@@ -100,8 +100,9 @@ def test_theorem2_bound_is_attained_through_conv_and_max_pool():
                      input_shape=(8, 8), dtype=np.float64)
     np.testing.assert_allclose(gammas(net), [1.2, 0.8], rtol=1e-12)
     x, eps = rng.random((3, 8, 8)), 0.05
-    np.testing.assert_allclose(measured_layer_perturbations(net, x, x + eps),
-                               np.tile(eps * np.array([1.2, 1.2 * 0.8]), (3, 1)), rtol=1e-9)
+    expected = eps * np.array([1.2, 1.2 * 0.8])
+    np.testing.assert_allclose(layer_bounds(net, eps), expected, rtol=1e-12)
+    np.testing.assert_allclose(measured_layer_perturbations(net, x, x + eps), np.tile(expected, (3, 1)), rtol=1e-9)
 
 
 def test_theorem2_on_cnn4_with_conv_and_pool_layers():

@@ -12,6 +12,9 @@ this script. For each mutant the script
 
 and prints a table: mutant id, file, description, ``killed`` / ``SURVIVED`` / ``n/a``.
 
+A mutant may also list ``expect``: tests that must each fail on their own with it in place
+(``--expect`` checks them): the deliberate mistakes that show a new test can fail.
+
 By default it never touches the working tree: it copies the repository (the files the
 tests need) into a scratch folder and mutates the copy, so people may keep editing the
 real files meanwhile. ``--snapshot COMMIT`` builds the copy from a commit instead (e.g.
@@ -23,6 +26,7 @@ the working tree itself (still restored after every mutant).
     python tests/mutation/mutate.py --exclude-modules layers frontend attacks report plots
     python tests/mutation/mutate.py --only optim-1 data-4 --show-output
     python tests/mutation/mutate.py --list
+    python tests/mutation/mutate.py --expect --modules cache   # each listed test fails alone?
 
 Exit status: 0 when every applicable mutant was killed, 1 when some survived, 130 on Ctrl-C.
 Real-data tests need the datasets (``SPARSENET_DATA``); a selection whose unmutated run
@@ -207,6 +211,32 @@ def apply_and_run(mutant, tree, timeout, in_place):
     return result
 
 
+def check_expectations(mutant, tree, timeout, in_place):
+    """Deliberate-mistake mode: with the mutant in place, run each test of its ``expect`` list
+    on its own; every one of them should fail. Returns [(node id, 'failed' / 'PASSED' / ...)]."""
+    problem, pair = locate(mutant, tree)
+    if problem:
+        return [(node, f"n/a ({problem})") for node in mutant.get("expect", ())]
+    path = tree / mutant["file"]
+    original = path.read_text()
+    mutated = original.replace(*pair)
+    restorer = Restorer(path, original, mutated, in_place)
+    previous = signal.signal(signal.SIGTERM, lambda *_: (restorer.restore(), sys.exit(143)))
+    out = []
+    try:
+        write_text(path, mutated)
+        for node in mutant.get("expect", ()):
+            if not (tree / node.split("::")[0]).exists():
+                out.append((node, "n/a (no such test file here)"))
+                continue
+            status = run_pytest(tree, [node], timeout)[0]
+            out.append((node, {"fail": "failed", "timeout": "failed (timeout)", "pass": "PASSED"}.get(status, status)))
+    finally:
+        restorer.restore()
+        signal.signal(signal.SIGTERM, previous)
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Plant one mutant at a time and run its tests.")
     ap.add_argument("--only", nargs="+", metavar="ID", help="run only these mutant ids")
@@ -220,6 +250,9 @@ def main(argv=None):
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     ap.add_argument("--show-output", action="store_true", help="print pytest's output for survivors")
     ap.add_argument("--list", action="store_true", help="list the mutants and exit")
+    ap.add_argument("--expect", action="store_true",
+                    help="deliberate-mistake mode: run each test of every mutant's 'expect' list alone, "
+                         "with the mutant in place, and report which failed (all should)")
     args = ap.parse_args(argv)
     if args.in_place and args.snapshot:
         ap.error("--in-place and --snapshot exclude each other")
@@ -242,6 +275,8 @@ def main(argv=None):
     tree = ROOT if args.in_place else scratch_copy(args.snapshot)
     print(f"mutating {'the working tree' if args.in_place else f'a copy in {tree}'}"
           f"{f' (snapshot {args.snapshot})' if args.snapshot else ''}; {len(mutants)} mutants", flush=True)
+    if args.expect:
+        return expect_mode(mutants, tree, args)
     results, baselines = [], {}
     interrupted = False
     try:
@@ -274,6 +309,30 @@ def main(argv=None):
     if interrupted:
         return 130
     return 1 if any(r["status"] == "SURVIVED" for _, r in results) else 0
+
+
+def expect_mode(mutants, tree, args):
+    rows, interrupted = [], False
+    try:
+        for m in [m for m in mutants if m.get("expect")]:
+            for node, status in check_expectations(m, tree, args.timeout, args.in_place):
+                rows.append((m, node, status))
+                print(f"{m['id']:<14} {status:<10} {node}", flush=True)
+    except KeyboardInterrupt:
+        interrupted = True
+        print("\ninterrupted: the file of the mutant in progress was restored", file=sys.stderr)
+    finally:
+        if not args.in_place:
+            shutil.rmtree(tree, ignore_errors=True)
+    print(f"\n| deliberate mistake | test | result\n|---|---|---")
+    for m, node, status in rows:
+        print(f"| {m['id']}: {m['what']} | {node.split('::')[-1]} | {status}")
+    passed = [r for r in rows if r[2] == "PASSED"]
+    print(f"\n{len(rows) - len(passed)} of {len(rows)} expected failures seen")
+    if args.json:
+        Path(args.json).write_text(json.dumps([{"id": m["id"], "what": m["what"], "test": node, "result": status}
+                                               for m, node, status in rows], indent=1) + "\n")
+    return 130 if interrupted else (1 if passed else 0)
 
 
 def print_table(results):
