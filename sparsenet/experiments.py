@@ -274,7 +274,7 @@ class Context:
             x, y = self.test_set(spec.model, spec.n_test)
             t0 = time.perf_counter()
             self.log(f"running {spec.label} on {len(x):,} images")
-            x_adv, extra = run_attack(clf, x, y, spec, log=self.log)
+            x_adv, extra = run_attack(clf, x, y, spec, log=self.log, context=self)
             result = attacks.evaluate(clf, x, y, x_adv, eps=spec.eps if spec.attack != "cw" else None)
             result.update(extra)
             result.update(spec=_as_json(spec), key=spec.key(), label=spec.label,
@@ -285,10 +285,13 @@ class Context:
         return cache.get_or_compute(path, load, run, self.log)
 
 
-def run_attack(clf, x, y, spec: AttackSpec, log=None):
+def run_attack(clf, x, y, spec: AttackSpec, log=None, context=None):
     """Dispatch an AttackSpec to its function in ``attacks``; returns (x_adv, extra info).
-    ``log`` receives C&W's per-binary-step progress lines."""
+    ``log`` receives progress lines of the long attacks; ``context`` (a ``Context``)
+    provides the undefended network a transfer attack crafts its adversarials on."""
     params = dict(spec.params)
+    if spec.attack in ADAPTIVE:
+        return _run_adaptive(clf, x, y, spec, params, log, context)
     if spec.attack == "ll":
         x_adv = attacks.locally_linear(clf, x, y, spec.eps, mode=spec.mode, iterations=spec.iterations,
                                        delta=spec.delta, **params)
@@ -314,6 +317,31 @@ def run_attack(clf, x, y, spec: AttackSpec, log=None):
                        "linf": np.abs(d).max(axis=1).tolist(),
                        "l2": np.sqrt((d.astype(np.float64) ** 2).sum(axis=1)).tolist()}
     raise ValueError(f"unknown attack {spec.attack!r}")
+
+
+# -- the adaptive evaluation (issue 10) --------------------------------------------------
+ADAPTIVE = ("apgd", "apgd-t", "square", "transfer", "noise", "worst_case")
+
+
+def _run_adaptive(clf, x, y, spec, params, log, context):
+    """The attacks of the adaptive evaluation; ``params`` as ``AttackSpec.params`` holds them."""
+    source = None
+    names = params.get("suite", ())
+    if spec.attack == "transfer" or any(n.startswith("transfer") for n in names):
+        if context is None:
+            raise ValueError("a transfer attack needs the run's Context (for the undefended network)")
+        source = context.classifier(dataclasses.replace(spec.model, defense="none"))
+    common = dict(iterations=spec.iterations, n_targets=params.get("n_targets", 9),
+                  queries=params.get("queries", 5000), rng=spec.seed, source=source)
+    if spec.attack == "worst_case":
+        result = attacks.worst_case(clf, x, y, spec.eps, attacks.build_suite(names, **common), log=log)
+        return result.x_adv, {"broken_by": result.broken_by.tolist(), "accuracy_after": result.accuracy_after,
+                              "attack_seconds": result.seconds}
+    if spec.attack == "noise":
+        return attacks.random_sign(x, spec.eps, rng=spec.seed), {}
+    name = {"apgd": f"apgd-{params.get('loss', 'ce')}"}.get(spec.attack, spec.attack)
+    (entry,) = attacks.build_suite([name + (f"/{spec.gradient}" if name.startswith("apgd") else "")], **common)
+    return entry.run(clf, x, y, spec.eps), {}
 
 
 def prune(layer, rho):

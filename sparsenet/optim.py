@@ -20,7 +20,7 @@ class SGD:
     def step(self, grads):
         for p, g, v in zip(self.params, grads, self.velocity):
             v *= self.momentum
-            v -= self.lr * g
+            v -= p.dtype.type(self.lr) * g
             p += v
 
 
@@ -37,18 +37,32 @@ class Adam:
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
         self.m = [np.zeros_like(p) for p in self.params]
         self.v = [np.zeros_like(p) for p in self.params]
+        self._tmp = [np.empty_like(p) for p in self.params]
         self.t = 0
 
     def step(self, grads):
+        """m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;
+        theta <- theta - lr_t m / (sqrt(v) + eps),  lr_t = lr sqrt(1 - b2^t) / (1 - b1^t).
+
+        In place, through one scratch array per parameter: every step is a handful of
+        passes over memory and allocates nothing."""
         self.t += 1
         b1, b2 = self.beta1, self.beta2
         lr_t = self.lr * np.sqrt(1 - b2 ** self.t) / (1 - b1 ** self.t)
-        for p, g, m, v in zip(self.params, grads, self.m, self.v):
-            m *= b1
-            m += (1 - b1) * g
-            v *= b2
-            v += (1 - b2) * (g * g)
-            p -= (lr_t * m / (np.sqrt(v) + self.eps)).astype(p.dtype, copy=False)
+        for p, g, m, v, tmp in zip(self.params, grads, self.m, self.v, self._tmp):
+            c = p.dtype.type
+            m *= c(b1)
+            np.multiply(g, c(1 - b1), out=tmp)
+            m += tmp
+            v *= c(b2)
+            np.multiply(g, g, out=tmp)
+            tmp *= c(1 - b2)
+            v += tmp
+            np.sqrt(v, out=tmp)
+            tmp += c(self.eps)
+            np.divide(m, tmp, out=tmp)
+            tmp *= c(lr_t)
+            p -= tmp
 
 
 def _is_number(v):
