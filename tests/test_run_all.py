@@ -84,10 +84,10 @@ def test_the_first_log_line_names_the_data_folders(isolated, monkeypatch, capsys
     for stem in data.FILES["train"] + data.FILES["test"]:
         (mnist / f"{stem}.gz").write_bytes(b"")
 
-    def stop(*a, **k):
+    def stop(*a, **k):               # the first piece of work after the first line
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(run_all, "plan", stop)
+    monkeypatch.setattr(run_all, "Context", stop)
     assert run_all.cli(["--data-dir", str(isolated / "given"), "--out", str(isolated / "out")]) == 130
     lines = capsys.readouterr().err.splitlines()
     assert lines[0].startswith(f"data: mnist from {mnist} (--data-dir); fashion-mnist not found; "
