@@ -1,7 +1,8 @@
 """Reproduce the paper's Section 5 and Appendix B: Tables 1-2, Figures 5-7, B.2.
 
     python run_all.py                 # everything (cached: a second run takes seconds)
-    python run_all.py --quick         # every code path on small subsets, a few minutes
+    python run_all.py --extended      # and cnn4 over 3 seeds, the rho, basis and level studies
+    python run_all.py --quick         # every code path on small subsets, a minute or two
     python run_all.py --only table1 fig7
 
 Trained networks and attack results are cached under ``<out>/cache`` by a hash of their
@@ -25,7 +26,8 @@ from sparsenet.cache import CacheError
 from sparsenet.data import DataError
 from sparsenet.experiments import AttackSpec, Context, Progress, TrainSpec, attack_cost, train_cost
 from sparsenet.models import CheckpointError
-from sparsenet.reproduction import SECTIONS, Settings, plan, theory_results
+from sparsenet.reproduction import (EXTENDED_SECTIONS, SECTIONS, Settings, plan, sparse_setting,
+                                    theory_results)
 
 ROOT = Path(__file__).resolve().parent
 
@@ -38,8 +40,11 @@ def parse_args(argv=None):
     ap = argparse.ArgumentParser(description="Reproduce Section 5 and Appendix B of 'Toward Robust "
                                              "Neural Networks via Sparsification'.")
     ap.add_argument("--quick", action="store_true", help="small subsets, few epochs/iterations (smoke test)")
-    ap.add_argument("--only", nargs="+", choices=SECTIONS, metavar="SECTION",
-                    help=f"run only these sections ({', '.join(SECTIONS)})")
+    ap.add_argument("--extended", action="store_true",
+                    help=f"also cnn4 over 3 training seeds and the studies {', '.join(EXTENDED_SECTIONS)} "
+                         "(resumes from the default run's cache)")
+    ap.add_argument("--only", nargs="+", choices=SECTIONS + EXTENDED_SECTIONS, metavar="SECTION",
+                    help=f"run only these sections ({', '.join(SECTIONS + EXTENDED_SECTIONS)})")
     ap.add_argument("--data-dir", help="folder holding mnist/ and fashion-mnist/ (default: $SPARSENET_DATA, then data/)")
     ap.add_argument("--out", default=str(ROOT), help="where results/, figures/, cache/ and REPORT.md go")
     ap.add_argument("--seed", type=_seed, default=0, help="seed of every random choice (an integer >= 0)")
@@ -96,15 +101,20 @@ def main(argv=None):
     results_dir = out / "results" / ("quick" if args.quick else "")
     figures_dir = out / "figures" / ("quick" if args.quick else "")
     ctx = Context(cache_dir=out / "cache", data_dir=args.data_dir, log=log)
-    sections = args.only or list(SECTIONS)
+    sections = args.only or list(SECTIONS) + (list(EXTENDED_SECTIONS) if args.extended else [])
     start = time.perf_counter()
 
-    jobs = {s: plan(s, settings) for s in sections}
-    models = {}
-    for section_jobs in jobs.values():
+    # Table 2's sparse network is chosen from the l1 sweep's validation numbers: its
+    # networks are trained (or read from the cache) before anything else is planned.
+    uses_sparse = {"b2", "table2", "sweep", "fig5", "fig6", "theory", "adaptive"}
+    sparse = sparse_setting(ctx, settings) if uses_sparse & set(sections) else None
+    jobs = {s: plan(s, settings, sparse, extended=args.extended) for s in sections}
+    owner, models = {}, {}           # a network belongs to the first section that uses it
+    for section, section_jobs in jobs.items():
         for _, spec in section_jobs:
             model = spec if isinstance(spec, TrainSpec) else spec.model
             models[model.key()] = model
+            owner.setdefault(model.key(), section)
     attacks = [(key, spec) for js in jobs.values() for key, spec in js if isinstance(spec, AttackSpec)]
     todo_models = [m for m in models.values() if not ctx.model_path(m).exists()]
     todo_attacks = [a for _, a in attacks if not ctx.attack_path(a).exists()]
@@ -134,19 +144,29 @@ def main(argv=None):
             record["measured"] = theory
         files.write_json(results_dir / f"{section}.json", record)
     figures = plots.paper_figures(results, figures_dir)
+    figures += plots.study_figures(results, infos, figures_dir)
     if theory is not None:
         figures += plots.theory_figures(theory, figures_dir)
-    reproduced = report.cells(results, infos)
-    summ = report.summary(reproduced)
-    files.write_json(results_dir / "summary.json", summ)
+    # What a cold cache costs, per section: every network's training (in the first section
+    # that uses it) and every attack's run.
+    compute = {s: {"train_seconds": 0.0, "attack_seconds": 0.0} for s in sections}
+    for key, m in models.items():
+        compute[owner[key]]["train_seconds"] += ctx.model_info(m)["train_seconds"]
+    for section, section_jobs in jobs.items():
+        compute[section]["attack_seconds"] += sum(results[k]["wall_seconds"] for k, spec in section_jobs
+                                                  if isinstance(spec, AttackSpec))
+    if theory is not None:
+        compute["theory"]["attack_seconds"] += theory.get("wall_seconds", 0)
     timing = {"wall_seconds": time.perf_counter() - start,
               "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-              # what a cold cache costs: every network's training and every attack's run
-              "compute_seconds": sum(ctx.model_info(m)["train_seconds"] for m in models.values())
-              + sum(r["wall_seconds"] for r in results.values()) + (theory or {}).get("wall_seconds", 0)}
+              "compute_seconds": sum(c["train_seconds"] + c["attack_seconds"] for c in compute.values()),
+              "sections": compute}
+    summ = report.summary(report.cells(results, infos, settings), results, infos, sparse=sparse, timing=timing)
+    files.write_json(results_dir / "summary.json", summ)
     report_path = results_dir / "REPORT.md" if args.quick else out / "REPORT.md"
     rel = [(title, os.path.relpath(Path(p).resolve(), report_path.parent.resolve())) for title, p in figures]
-    text = report.markdown(summ, _settings_record(settings, models), timing, rel, quick=args.quick, theory=theory)
+    text = report.markdown(summ, _settings_record(settings, models), timing, rel, quick=args.quick, theory=theory,
+                           extended=args.extended)
     with files.atomic_path(report_path) as tmp:
         tmp.write_text(text)
     log(f"done in {timing['wall_seconds'] / 60:.1f} min; wrote {report_path}, {results_dir}/summary.json "
@@ -155,7 +175,9 @@ def main(argv=None):
 
 
 def _model_record(info):
-    return {k: info[k] for k in ("spec", "test_accuracy", "train_seconds", "first_layer_nonzero", "history")}
+    keep = ("spec", "test_accuracy", "val_accuracy", "val_accuracy_unpruned", "n_val", "n_test", "train_seconds",
+            "first_layer_nonzero", "history")
+    return {k: info[k] for k in keep if k in info}
 
 
 def _settings_record(settings, models):

@@ -1,16 +1,19 @@
 """Engine speed on this machine (a benchmark, not a test): cnn4 images/s for a training
-step (batch 128), an input-gradient pass (batch 500, evaluation mode, as one attack
-iteration) and a forward pass (batch 500), beside the float32 matmul GFLOP/s measured
-now. The last line is one JSON object.
+step (batch 128, Adam), an input-gradient pass (batch 500, evaluation mode, as one attack
+iteration) and a forward pass (batch 500), each as the rate of the mean time over the
+repeats (how PyTorch's numbers are given), the median and the best; beside each, the share
+of the float32 matmul roofline measured in the same run. The last line is one JSON object.
 
     python benchmarks/bench_engine.py [--repeats 20]
+
+Targets (issue 11): 1.5x a PyTorch CPU build of the same network on the same machine.
 """
 import argparse
 import json
 
 import numpy as np
 
-from timing import best_rate  # benchmarks/timing.py
+from timing import machine, matmul_gflops, rates  # benchmarks/timing.py (puts the repo on sys.path)
 
 from sparsenet.losses import cross_entropy
 from sparsenet.models import cnn4
@@ -18,11 +21,9 @@ from sparsenet.optim import Adam
 
 # Multiply-adds per image of cnn4's forward pass (conv1, conv2, dense1, dense2, dense3).
 FORWARD_MACS = 28 * 28 * 20 * 25 + 10 * 10 * 40 * 500 + 1000 * 1000 + 1000 * 1000 + 1000 * 10
-
-
-def matmul_gflops(n=2048, repeats=5):
-    a = np.random.default_rng(0).random((n, n), dtype=np.float32)
-    return best_rate(lambda: a @ a, 2 * n ** 3, repeats) / 1e9
+# FLOPs per image: forward 2 MACs; the input gradient adds one more product per layer,
+# training two (input and weight gradients).
+FLOPS = {"train": 6 * FORWARD_MACS, "input_grad": 4 * FORWARD_MACS, "forward": 2 * FORWARD_MACS}
 
 
 def main():
@@ -32,13 +33,12 @@ def main():
     rng = np.random.default_rng(0)
     net = cnn4(seed=0)
     opt = Adam(net.parameters())
-
     x128, y128 = rng.random((128, 28, 28), dtype=np.float32), rng.integers(0, 10, 128)
     x500, y500 = rng.random((500, 28, 28), dtype=np.float32), rng.integers(0, 10, 500)
 
     def train_step():
         _, g = cross_entropy(net.forward(x128, train=True), y128)
-        net.backward(g)
+        net.backward(g, input_grad=False)
         opt.step(net.gradients())
 
     def input_grad():
@@ -46,20 +46,18 @@ def main():
         net.backward(g, param_grads=False)
 
     gflops = matmul_gflops()
-    result = {
-        "train_img_per_s": best_rate(train_step, 128, args.repeats),
-        "input_grad_img_per_s": best_rate(input_grad, 500, args.repeats),
-        "forward_img_per_s": best_rate(lambda: net.forward(x500), 500, args.repeats),
-        "matmul_gflops": gflops,
-    }
-    flops = {"train_img_per_s": 6 * FORWARD_MACS, "input_grad_img_per_s": 4 * FORWARD_MACS,
-             "forward_img_per_s": 2 * FORWARD_MACS}  # backward ~ 2x forward; input-only ~ 1x
-    for key, per_image in flops.items():
-        achieved = result[key] * per_image / 1e9
-        print(f"{key:22s} {result[key]:8,.0f} img/s   {achieved:6.1f} GFLOP/s = "
-              f"{100 * achieved / gflops:4.1f}% of matmul peak")
-    print(f"{'matmul_gflops':22s} {gflops:8.1f}")
-    print(json.dumps({k: round(v, 1) for k, v in result.items()}))
+    result = {"train": rates(train_step, 128, args.repeats), "input_grad": rates(input_grad, 500, args.repeats),
+              "forward": rates(lambda: net.forward(x500), 500, args.repeats)}
+    print(f"machine: {machine()}; float32 matmul {gflops:.1f} GFLOP/s")
+    print(f"{'img/s':12s} {'mean':>8s} {'median':>8s} {'best':>8s}   roofline  (share of it, at the mean)")
+    for key, r in result.items():
+        roof = gflops * 1e9 / FLOPS[key]
+        print(f"{key:12s} {r['mean']:8,.0f} {r['median']:8,.0f} {r['best']:8,.0f}   {roof:8,.0f}  "
+              f"({100 * r['mean'] / roof:.0f}%)")
+        r["roofline_share"] = r["mean"] / roof
+    print(json.dumps({"matmul_gflops": round(gflops, 1), **{k: {s: round(v, 3 if s == "roofline_share" else 1)
+                                                                   for s, v in r.items()} for k, r in result.items()},
+                      "machine": machine()}))
 
 
 if __name__ == "__main__":

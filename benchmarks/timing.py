@@ -1,13 +1,46 @@
-"""Timing helper shared by the benchmark scripts."""
+"""Timing helpers shared by the benchmark scripts (and the path set-up that lets every
+script run from a fresh clone: ``python benchmarks/bench_engine.py``)."""
+import os
+import platform
+import statistics
+import sys
 import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:          # the package is imported from the clone, installed or not
+    sys.path.insert(0, str(ROOT))
 
 
-def best_rate(fn, items, repeats=10):
-    """items / (best wall time of ``repeats`` calls of fn), after one warm-up call."""
+def rates(fn, items, repeats=10):
+    """items / time of ``repeats`` calls of fn, after one warm-up call: the rate of the mean
+    time (what PyTorch's own numbers report), the median rate and the best rate."""
     fn()
-    best = float("inf")
+    times = []
     for _ in range(repeats):
         t = time.perf_counter()
         fn()
-        best = min(best, time.perf_counter() - t)
-    return items / best
+        times.append(time.perf_counter() - t)
+    return {"mean": items / statistics.mean(times), "median": items / statistics.median(times),
+            "best": items / min(times)}
+
+
+def best_rate(fn, items, repeats=10):
+    return rates(fn, items, repeats)["best"]
+
+
+def matmul_gflops(n=2048, repeats=5):
+    """float32 n x n matrix product GFLOP/s (best of ``repeats``): the roofline here."""
+    import numpy as np
+    a = np.random.default_rng(0).random((n, n), dtype=np.float32)
+    return best_rate(lambda: a @ a, 2 * n ** 3, repeats) / 1e9
+
+
+def machine():
+    """What the numbers were measured on."""
+    import numpy as np
+    blas = np.show_config(mode="dicts").get("Build Dependencies", {}).get("blas", {})
+    return {"cores": os.cpu_count(), "cpu": platform.processor() or platform.machine(),
+            "python": platform.python_version(), "numpy": np.__version__,
+            "blas": f"{blas.get('name', '?')} {blas.get('version', '')}".strip(),
+            "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default")}

@@ -33,8 +33,10 @@ class TrainSpec:
     defense: "none"; "frontend" (the network is trained on images sparsified by the
     front end ``basis``/``level``/``rho``, Section 5.1); or "sparse" (Section 4: l1 on
     the first layer's weights, then pruning so that a share ``rho`` of them stays
-    non-zero, then ``finetune_epochs`` of the same objective with the pruned weights
-    held at zero).
+    non-zero, by ``prune_rule`` "global" (the largest weights of the whole layer) or
+    "neuron" (the largest of each hidden neuron, which keeps Theorem 2's
+    gamma = max_i ||w_i||_1 small), then ``finetune_epochs`` of the same objective with
+    the pruned weights held at zero).
     """
     arch: str
     dataset: str
@@ -47,6 +49,7 @@ class TrainSpec:
     l2: float = 0.0
     epochs: int = 6
     finetune_epochs: int = 0
+    prune_rule: str = "global"
     batch_size: int = 128
     optimizer: str = "adam"
     lr: float = 1e-3
@@ -60,6 +63,8 @@ class TrainSpec:
             raise ValueError(f"defense must be 'none', 'frontend' or 'sparse', got {self.defense!r}")
         if not 0 < self.rho <= 1:
             raise ValueError(f"rho must be in (0, 1], got {self.rho}")
+        if self.prune_rule not in PRUNE_RULES:
+            raise ValueError(f"prune_rule must be one of {PRUNE_RULES}, got {self.prune_rule!r}")
 
     @property
     def name(self):
@@ -226,8 +231,10 @@ class Context:
         common.update(optimizer=spec.optimizer)
         history = fit(net, x_tr, y_tr, epochs=spec.epochs, lr=spec.lr, lr_decay=spec.lr_decay,
                       seed=spec.seed, **common)
+        extra = {}
         if spec.defense == "sparse":
-            mask = prune(net.weighted[0], spec.rho)
+            extra["val_accuracy_unpruned"] = accuracy(net, x_val, y_val)
+            mask = prune(net.weighted[0], spec.rho, spec.prune_rule)
             if spec.finetune_epochs:
                 W = net.weighted[0].params["W"]
                 fine = fit(net, x_tr, y_tr, epochs=spec.finetune_epochs, lr=spec.lr * spec.lr_decay ** spec.epochs,
@@ -239,7 +246,9 @@ class Context:
         meta = {"spec": _as_json(spec), "history": history,
                 "train_seconds": time.perf_counter() - t0,
                 "test_accuracy": accuracy(clf, xt, yt),
-                "first_layer_nonzero": float(np.mean(net.weighted[0].params["W"] != 0))}
+                # x_val went through the front end already, like the training images
+                "val_accuracy": accuracy(net, x_val, y_val), "n_val": int(len(x_val)), "n_test": int(len(xt)),
+                "first_layer_nonzero": float(np.mean(net.weighted[0].params["W"] != 0)), **extra}
         self.log(f"{spec.name}: test accuracy {100 * meta['test_accuracy']:.2f}% "
                  f"after {meta['train_seconds']:.0f}s")
         return net, meta
@@ -344,11 +353,25 @@ def _run_adaptive(clf, x, y, spec, params, log, context):
     return entry.run(clf, x, y, spec.eps), {}
 
 
-def prune(layer, rho):
-    """Zero all but the ``rho`` share of ``layer``'s weights largest in magnitude; returns the mask."""
+PRUNE_RULES = ("global", "neuron")
+
+
+def prune(layer, rho, rule="global"):
+    """Zero all but the ``rho`` share of a Dense ``layer``'s weights largest in magnitude;
+    returns the 0/1 mask. ``rule`` "global" ranks the whole layer; "neuron" keeps
+    K = floor(rho n_in) weights in each neuron (each column of W: the paper's w_i), so
+    every ||w_i||_1, and Theorem 2's gamma, is a sum of K terms."""
     W = layer.params["W"]
-    keep = max(1, int(np.floor(rho * W.size)))
-    threshold = np.partition(np.abs(W).ravel(), W.size - keep)[W.size - keep]
-    mask = (np.abs(W) >= threshold).astype(W.dtype)
+    if rule == "global":
+        keep = max(1, int(np.floor(rho * W.size)))
+        threshold = np.partition(np.abs(W).ravel(), W.size - keep)[W.size - keep]
+        mask = (np.abs(W) >= threshold).astype(W.dtype)
+    elif rule == "neuron":
+        keep = max(1, int(np.floor(rho * W.shape[0] + 1e-9)))     # 3% of 784 inputs: 23 per neuron
+        top = np.argpartition(np.abs(W), W.shape[0] - keep, axis=0)[W.shape[0] - keep:]
+        mask = np.zeros_like(W)
+        np.put_along_axis(mask, top, 1, axis=0)
+    else:
+        raise ValueError(f"prune rule must be one of {PRUNE_RULES}, got {rule!r}")
     W *= mask
     return mask

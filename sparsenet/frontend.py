@@ -118,14 +118,14 @@ class _Maps:
 
     def _apply(self, name, rows):
         if not self.separable:
-            return rows @ self._m[name][0]
+            return np.matmul(rows, self._m[name][0])
         # vec(L X R^T) for every image X: two large products over all rows of all images
         # (a transpose in between), not a loop over images.
         L, RT = self._m[name]
         H, W = self.shape
         lead = rows.shape[:-1]
-        Y = rows.reshape(-1, W) @ RT                                         # X R^T
-        Y = Y.reshape(-1, H, W).transpose(0, 2, 1).reshape(-1, H) @ L.T      # (X R^T)^T L^T
+        Y = np.matmul(rows.reshape(-1, W), RT)                               # X R^T
+        Y = np.matmul(Y.reshape(-1, H, W).transpose(0, 2, 1).reshape(-1, H), L.T)   # (X R^T)^T L^T
         return Y.reshape(-1, W, H).transpose(0, 2, 1).reshape(*lead, H * W)
 
 

@@ -6,6 +6,9 @@ scalar (a loss, one logit, a logit difference...) with respect to the layer's ou
 and returns the gradient with respect to its input, filling ``grads`` for the
 layer's ``params`` on the way. Images are channels-last: ``(B, H, W, C)``.
 
+Matrix products are written ``np.matmul(a, b)`` rather than ``a @ b`` so that
+``benchmarks/profile_engine.py`` can time them apart from the rest.
+
 ReLU and max-pool are the network's only non-linearities. Both are *switches*
 (Section 3.2 of the paper): given the input they select a linear map. They keep
 the switch of their last forward pass as a public attribute, ``layer.switch``, so
@@ -125,9 +128,9 @@ class Conv2D(Layer):
         block = self._block()
         if param_grads:   # dW and db at once: [dW; db] = cols^T g
             if self.cols is not None:
-                dWb = self.cols.T @ g.reshape(-1, O)
+                dWb = np.matmul(self.cols.T, g.reshape(-1, O))
             else:             # an evaluation-mode forward kept no columns: rebuild them block by block
-                dWb = sum(self._columns(self.x[s:s + block], block, "eval").T @ g[s:s + block].reshape(-1, O)
+                dWb = sum(np.matmul(self._columns(self.x[s:s + block], block, "eval").T, g[s:s + block].reshape(-1, O))
                           for s in range(0, B, block))
             self.grads["W"][...] = dWb[:-1].reshape(self.grads["W"].shape)
             self.grads["b"][...] = dWb[-1]
@@ -145,7 +148,7 @@ class Conv2D(Layer):
             if C == 1:
                 # All k*k offsets in one product, offset-major: dcols[i, j] = g W[i, j]^T is
                 # one contiguous (n, Ho, Wo) image, added where offset (i, j) took its input.
-                dcols = (W_.reshape(k * k, O) @ gb.T).reshape(k, k, n, Ho, Wo)
+                dcols = np.matmul(W_.reshape(k * k, O), gb.T).reshape(k, k, n, Ho, Wo)
                 for i in range(k):
                     for j in range(k):
                         d[:, i:i + Ho, j:j + Wo, 0] += dcols[i, j]
@@ -233,7 +236,7 @@ class Dense(Layer):
         if x.ndim != 2 or x.shape[1] != self.n_in:
             raise ValueError(f"Dense expects (B, {self.n_in}) input, got shape {x.shape}")
         self.x = x
-        out = x @ self.params["W"]
+        out = np.matmul(x, self.params["W"])
         out += self.params["b"]
         return out
 
@@ -241,7 +244,7 @@ class Dense(Layer):
         if param_grads:
             np.matmul(self.x.T, grad, out=self.grads["W"])
             np.sum(grad, axis=0, out=self.grads["b"])
-        return grad @ self.params["W"].T if input_grad else None
+        return np.matmul(grad, self.params["W"].T) if input_grad else None
 
 
 class ReLU(Layer):

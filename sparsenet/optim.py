@@ -18,6 +18,7 @@ class SGD:
         self.velocity = [np.zeros_like(p) for p in self.params]
 
     def step(self, grads):
+        grads = _check_grads(self.params, grads)
         for p, g, v in zip(self.params, grads, self.velocity):
             v *= self.momentum
             v -= p.dtype.type(self.lr) * g
@@ -46,6 +47,7 @@ class Adam:
 
         In place, through one scratch array per parameter: every step is a handful of
         passes over memory and allocates nothing."""
+        grads = _check_grads(self.params, grads)
         self.t += 1
         b1, b2 = self.beta1, self.beta2
         lr_t = self.lr * np.sqrt(1 - b2 ** self.t) / (1 - b1 ** self.t)
@@ -63,6 +65,15 @@ class Adam:
             np.divide(m, tmp, out=tmp)
             tmp *= c(lr_t)
             p -= tmp
+
+
+def _check_grads(params, grads):
+    """One gradient per parameter, of its shape: zip() would silently skip the rest."""
+    grads = list(grads)
+    if len(grads) != len(params) or any(g.shape != p.shape for p, g in zip(params, grads)):
+        raise ValueError(f"expected gradients for the {len(params)} parameters, of their shapes; got {len(grads)} "
+                         f"with shapes {[np.shape(g) for g in grads]}")
+    return grads
 
 
 def _is_number(v):

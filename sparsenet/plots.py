@@ -13,7 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from . import files  # noqa: E402
+from . import adaptive, files  # noqa: E402
 
 
 def _save(fig, path):
@@ -24,25 +24,31 @@ def _save(fig, path):
 
 # -- Figures 5-7 of the paper -------------------------------------------------------
 def accuracy_vs_eps(results, section, path):
-    """Figures 5 and 6 (Appendix B.1): binary accuracy vs ε, one line per defense/attack."""
+    """Figures 5 and 6 (Appendix B.1): binary accuracy vs ε, one line per defense/attack:
+    the mean over the training seeds, with their min–max as a band."""
     curves = {}
     for key, r in results.items():
         if key.startswith(section + "/"):
-            _, curve, eps = key.split("/")
-            curves.setdefault(curve, []).append((float(eps), 100 * r["robust_accuracy"]))
+            _, curve, eps = key.split("@")[0].split("/")
+            curves.setdefault(curve, {}).setdefault(float(eps), []).append(100 * r["robust_accuracy"])
     dataset = "MNIST 3 vs 7" if section == "fig5" else "Fashion-MNIST T-shirt vs Pullover"
     fig, ax = plt.subplots(figsize=(7, 4.8))
     styles = {"no defense": ("k", "o"), "sparse net": ("tab:green", "s"), "front end": ("tab:blue", "^")}
+    n_seeds = 1
     for curve, points in curves.items():
-        points.sort()
+        eps = sorted(points)
+        vals = [np.asarray(points[e]) for e in eps]
+        n_seeds = max(n_seeds, max(len(v) for v in vals))
         color, marker = next(v for k, v in styles.items() if curve.startswith(k))
         dashed = "iterative" in curve
         white = "white box" in curve or curve.endswith(" white")
-        ax.plot(*zip(*points), color=color if not white else "tab:purple", marker=marker,
-                linestyle="--" if dashed else "-", label=curve)
+        color = color if not white else "tab:purple"
+        ax.plot(eps, [v.mean() for v in vals], color=color, marker=marker, linestyle="--" if dashed else "-",
+                label=curve)
+        ax.fill_between(eps, [v.min() for v in vals], [v.max() for v in vals], color=color, alpha=0.12, linewidth=0)
     ax.set(xlabel="ℓ∞ budget ε (images in [0, 1])", ylabel="accuracy (%)", ylim=(-2, 102),
            title=f"{'Figure 5' if section == 'fig5' else 'Figure 6'}: {dataset}, accuracy vs ε "
-                 f"(iterative: δ = ε/10, 10 steps)")
+                 f"(iterative: δ = ε/10, 10 steps)\nmean over {n_seeds} training seeds, band: min–max")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower left")
     return _save(fig, path)
@@ -83,6 +89,111 @@ def paper_figures(results, folder):
             out.append((title, accuracy_vs_eps(results, section, folder / f"{section}.png")))
     if "fig7/none" in results and "fig7/frontend" in results:
         out.append(("Figure 7 — C&W ℓ2 distances", carlini_wagner_histograms(results, folder / "fig7.png")))
+    return out
+
+
+# -- the adaptive evaluation and the extended studies ------------------------------------
+NETWORK_LABEL = {"cnn4/none": "cnn4, no defense", "cnn4/frontend": "cnn4, front end",
+                 "fc2-mnist/none": "fc2 MNIST, no defense", "fc2-mnist/sparse": "fc2 MNIST, sparse",
+                 "fc2-mnist/frontend": "fc2 MNIST, front end", "fc2-fashion/none": "fc2 Fashion, no defense",
+                 "fc2-fashion/sparse": "fc2 Fashion, sparse", "fc2-fashion/frontend": "fc2 Fashion, front end"}
+
+
+def adaptive_vs_eps(results, path):
+    """Accuracy vs ε for every network of the adaptive section: the worst case against the
+    paper's attack (cnn4: PGD; fc2: the locally linear attacks of Figures 5–6, per example
+    the strongest)."""
+    cells = adaptive.cells(results)
+    nets = adaptive.networks(results)
+    fig, axes = plt.subplots(2, 4, figsize=(16, 7.5), sharey=True)
+    for ax, net in zip(axes.ravel(), nets):
+        curves = {what: sorted((float(k.split("/")[-2]), v) for k, (v, _) in cells.items()
+                               if k.startswith(f"adaptive/{net}/eps/") and k.endswith("/" + what))
+                  for what in ("worst", "paper")}
+        if curves["worst"]:
+            ax.plot(*zip(*curves["worst"]), "o-", color="tab:red", label="worst case (adaptive)")
+        if curves["paper"]:
+            ax.plot(*zip(*curves["paper"]), "s--", color="tab:blue", label="the paper's attack")
+        n = next((n for k, (_, n) in cells.items() if k.startswith(f"adaptive/{net}/eps/")), None)
+        ax.set(title=f"{NETWORK_LABEL.get(net, net)} (n = {n})", xlabel="ε", ylim=(-2, 102))
+        ax.grid(alpha=0.3)
+    for ax in axes.ravel()[len(nets):]:
+        ax.axis("off")
+    axes[0, 0].set_ylabel("accuracy (%)")
+    axes[1, 0].set_ylabel("accuracy (%)")
+    axes[0, 0].legend(fontsize=8)
+    fig.suptitle("Sanity check: accuracy must fall to 0 as ε grows (the worst case over APGD-CE and Square)")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def adaptive_budgets(results, path):
+    """APGD-CE's accuracy for 100 iterations, 400 iterations and 5 restarts, per network:
+    a real robustness number hardly moves."""
+    rows, labels = {}, {}
+    for key, r in results.items():
+        if key.startswith("adaptive/") and "/budget/" in key:
+            net, role = key[len("adaptive/"):].split("/budget/")
+            rows.setdefault(net, {})[role] = 100 * r["robust_accuracy"]
+            restarts = dict(r["spec"]["params"]).get("restarts", 1)
+            labels[role] = f"{r['spec']['iterations']} iterations × {restarts} restart{'s' if restarts > 1 else ''}"
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    budgets = [b for b in ("base", "iterations", "restarts") if b in labels]
+    width = 0.8 / max(len(budgets), 1)
+    for i, b in enumerate(budgets):
+        ax.bar(np.arange(len(rows)) + i * width, [v.get(b, np.nan) for v in rows.values()], width, label=labels[b])
+    ax.set_xticks(np.arange(len(rows)) + width * (len(budgets) - 1) / 2,
+                  [NETWORK_LABEL.get(n, n) for n in rows], rotation=20, ha="right", fontsize=8)
+    ax.set(ylabel="accuracy under APGD-CE (%)", title="Sanity check: more iterations and restarts change little")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def frontend_sweep(results, infos, section, path):
+    """The extended studies on cnn4 with the front end: clean accuracy, the paper's PGD and
+    the worst case against ρ (the robustness–accuracy trade-off) or against the basis."""
+    values = []
+    for key in infos:
+        if key.startswith(section + "/") and key.endswith("/clean"):
+            values.append(key.split("/")[1])
+    if not values:
+        return None
+    if section == "rho":
+        values.sort(key=float)
+    get = lambda v, what: 100 * results[f"{section}/{v}/{what}"]["robust_accuracy"] \
+        if f"{section}/{v}/{what}" in results else np.nan   # noqa: E731
+    clean = [100 * infos[f"{section}/{v}/clean"]["test_accuracy"] for v in values]
+    n = next((results[k]["n"] for k in results if k.startswith(section + "/")), None)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    x = [100 * float(v) for v in values] if section == "rho" else np.arange(len(values))
+    for ys, style, label in ((clean, "o-", "clean"), ([get(v, "pgd") for v in values], "s--", "paper's PGD"),
+                             ([get(v, "worst_case") for v in values], "^-", "worst case (adaptive)")):
+        ax.plot(x, ys, style, label=label)
+    if section != "rho":
+        ax.set_xticks(x, values)
+    ax.set(xlabel="ρ = K/N (%)" if section == "rho" else "basis", ylabel="accuracy (%)", ylim=(-2, 102),
+           title=f"cnn4 with the front end: {'sparsity level' if section == 'rho' else 'basis'} "
+                 f"(4 epochs; attacks on the first {n} test images)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def study_figures(results, infos, folder):
+    """Figures of the adaptive evaluation and the extended studies whose results exist."""
+    folder, out = Path(folder), []
+    if any(k.startswith("adaptive/") and "/eps/" in k for k in results):
+        out.append(("Adaptive evaluation — accuracy vs ε, worst case against the paper's attack",
+                    adaptive_vs_eps(results, folder / "adaptive_eps.png")))
+    if any(k.startswith("adaptive/") and "/budget/" in k for k in results):
+        out.append(("Adaptive evaluation — APGD-CE with more iterations and restarts",
+                    adaptive_budgets(results, folder / "adaptive_budgets.png")))
+    for section, title in (("rho", "The front end's sparsity level ρ on cnn4"), ("basis", "The front end's basis on cnn4")):
+        path = frontend_sweep(results, infos, section, folder / f"{section}.png")
+        if path is not None:
+            out.append((title, path))
     return out
 
 

@@ -432,3 +432,55 @@ def test_transfer_crafts_on_the_source_and_random_sign_stays_on_the_corners():
     np.testing.assert_array_equal(adv, attacks.pgd(source, x, y, 0.1, 0.1 / 20, 4, rng=0))
     noise = attacks.random_sign(np.full((2, 28, 28), 0.5), 0.1, rng=0)
     np.testing.assert_allclose(np.abs(noise - 0.5), 0.1)
+
+
+# -- the report's view of the adaptive section ------------------------------------------------------
+def fake(correct, **extra):
+    correct = np.asarray(correct, bool)
+    return {"correct": correct.tolist(), "n": len(correct), "robust_accuracy": float(correct.mean()),
+            "clean_accuracy": 1.0, **extra}
+
+
+def test_worst_case_cell_combines_the_suite_with_the_papers_attacks_example_by_example():
+    from sparsenet import adaptive
+    suite = fake([1, 1, 1, 0], accuracy_after={"clean": 1.0, "apgd-ce/exact": 0.75})
+    results = {"adaptive/cnn4/frontend/suite": suite,
+               "table1/pgd/frontend": fake([1, 0, 1, 1], any_iterate=fake([1, 0, 0, 1])),
+               "table1/fgsm/frontend": fake([1, 1, 1, 1])}
+    assert adaptive.worst_case(results, "cnn4/frontend") == (25.0, 4)     # only example 0 survives all
+    cells = adaptive.cells(results)
+    assert cells["adaptive/cnn4/frontend/worst_case"] == (25.0, 4)
+    assert cells["adaptive/cnn4/frontend/suite"] == (75.0, 4)
+    assert cells["adaptive/cnn4/frontend/after/apgd-ce/exact"] == (75.0, 4)
+
+
+def test_sanity_checks_flag_masking_stalling_and_weak_budgets():
+    from sparsenet import adaptive
+    net = "cnn4/frontend"
+    cells = {f"adaptive/{net}/gradient_worst": (12.0, 500), f"adaptive/{net}/square": (5.5, 500),
+             f"adaptive/{net}/transfer": (60.0, 500), f"adaptive/{net}/noise": (97.0, 500),
+             f"adaptive/{net}/budget/base": (20.8, 500), f"adaptive/{net}/budget/iterations": (20.0, 500),
+             f"adaptive/{net}/budget/restarts": (15.0, 500)}
+    for e, v in zip(attacks_eps(), (80, 50, 30, 20, 10, 6, 4, 4)):
+        cells[f"adaptive/{net}/eps/{e:g}/worst"] = (float(v), 200)
+    checks = {c: (ok, m) for c, ok, m in adaptive.sanity(cells, net, {"table1/fgsm/frontend": 84.0,
+                                                                        "table1/pgd/frontend": 50.0})}
+    assert checks["gradient-free (Square) does not beat the gradient attacks by more than a point"][0] is False
+    assert "masked" in checks["gradient-free (Square) does not beat the gradient attacks by more than a point"][1]
+    assert checks["accuracy falls to 0 as ε grows"] == (False, "stalls at 4.0% (ε = 0.5)")
+    assert checks["more iterations (100 → 400) or restarts (1 → 5) change little"][0] is False   # 5.8 points
+    assert checks["iterative beats single-step"][0] is True
+    assert checks["white box beats transfer"][0] is True
+    assert checks["random sign noise is far weaker than any attack"][0] is True
+    cells[f"adaptive/{net}/square"] = (11.5, 500)                 # within a point: no masking flag
+    cells[f"adaptive/{net}/eps/0.5/worst"] = (0.0, 200)
+    cells[f"adaptive/{net}/budget/restarts"] = (19.5, 500)
+    checks = {c: ok for c, ok, _ in adaptive.sanity(cells, net, {})}
+    assert checks["gradient-free (Square) does not beat the gradient attacks by more than a point"] is True
+    assert checks["accuracy falls to 0 as ε grows"] is True
+    assert checks["more iterations (100 → 400) or restarts (1 → 5) change little"] is True
+
+
+def attacks_eps():
+    from sparsenet.reproduction import ADAPTIVE_EPS
+    return ADAPTIVE_EPS

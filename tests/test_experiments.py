@@ -16,7 +16,7 @@ def test_cache_key_changes_with_every_setting_and_only_then():
     spec = TrainSpec("cnn4", "mnist")
     assert spec.key() == TrainSpec("cnn4", "mnist").key()
     strings = {"arch": "fc2", "dataset": "fashion-mnist", "defense": "sparse", "basis": "haar",
-               "optimizer": "sgd"}
+               "optimizer": "sgd", "prune_rule": "neuron"}
     for field in dataclasses.fields(TrainSpec):
         value = getattr(spec, field.name)
         if isinstance(value, bool):
@@ -68,10 +68,14 @@ def test_specs_reject_bad_settings():
 
 
 def test_every_section_plans_jobs_and_quick_differs_from_full():
-    for section in SECTIONS:
+    from sparsenet.reproduction import EXTENDED_SECTIONS
+    for section in SECTIONS + EXTENDED_SECTIONS:
         full, quick = plan(section, Settings()), plan(section, Settings(quick=True))
-        assert full and len(full) == len(quick)
+        assert full and quick
+        # quick has fewer seeds, never other cells: its keys are among the full run's
+        assert {k for k, _ in quick} <= {k for k, _ in full}
         assert {s.key() for _, s in full}.isdisjoint({s.key() for _, s in quick})
+    assert len(plan("table2", Settings())) == 5 * len(plan("table2", Settings(seed=0, quick=True))) / 2
     with pytest.raises(ValueError, match="unknown section"):
         plan("table9", Settings())
 
@@ -132,19 +136,19 @@ def test_pgd_is_seeded_by_the_spec():
 
 def fixture_results():
     """A tiny, made-up set of results in the shape ``Context.attack`` returns."""
-    r = lambda acc: {"robust_accuracy": acc}
+    r = lambda acc: {"robust_accuracy": acc, "n": 10}
     results = {"table1/ll-semi-white/none": r(0.10), "table1/ll-semi-white/frontend": r(0.85),
                "table1/ll-white/frontend": r(0.70),
-               "table1/pgd/frontend": {"robust_accuracy": 0.40, "any_iterate": r(0.30)},
+               "table1/pgd/frontend": {"robust_accuracy": 0.40, "n": 10, "any_iterate": r(0.30)},
                "table2/mnist/frontend-semi-white": r(0.9), "table2/mnist/frontend-white": r(0.8),
-               "fig7/none": {"robust_accuracy": 0.0, "cw_success": [True, True, False],
+               "fig7/none": {"robust_accuracy": 0.0, "n": 3, "cw_success": [True, True, False],
                              "linf": [0.5, 0.1, 0.0], "l2": [1.0, 3.0, 0.0]}}
-    infos = {"b2/cnn4/none": {"test_accuracy": 0.9937}}
+    infos = {"b2/cnn4/none": {"test_accuracy": 0.9937, "n_test": 10000}}
     return results, infos
 
 
 def test_cells_take_the_stronger_locally_linear_variant_and_cw_statistics():
-    cells = report.cells(*fixture_results())
+    cells = {k: v for k, (v, _) in report.cells(*fixture_results()).items()}
     assert cells["table1/ll/frontend"] == pytest.approx(70.0)     # min(semi-white 85, white 70)
     assert cells["table2/mnist/frontend"] == pytest.approx(80.0)
     assert cells["table1/pgd-any/frontend"] == pytest.approx(30.0)  # from the same run
@@ -153,14 +157,16 @@ def test_cells_take_the_stronger_locally_linear_variant_and_cw_statistics():
     assert cells["fig7/none/mean_l2"] == pytest.approx(2.0)
     assert cells["fig7/none/mean_l2_per_sqrt_n"] == pytest.approx(2.0 / 28)
     assert cells["fig7/none/outside_budget"] == pytest.approx(50.0)
+    n = {k: n for k, (_, n) in report.cells(*fixture_results()).items()}
+    assert n["table1/pgd/frontend"] == 10 and n["b2/cnn4/none"] == 10000 and n["fig7/none/mean_l2"] is None
 
 
 def test_cw_outside_budget_counts_only_linf_above_eps():
     """outside_budget is the share of successful C&W adversarials with l-inf > 0.25: exactly
     0.25 is inside."""
-    r = {"robust_accuracy": 0.0, "cw_success": [True, True, True, True], "linf": [0.25, 0.3, 0.1, 0.25],
+    r = {"robust_accuracy": 0.0, "n": 4, "cw_success": [True, True, True, True], "linf": [0.25, 0.3, 0.1, 0.25],
          "l2": [1.0, 1.0, 1.0, 1.0]}
-    assert report.cells({"fig7/frontend": r}, {})["fig7/frontend/outside_budget"] == pytest.approx(25.0)
+    assert report.cells({"fig7/frontend": r}, {})["fig7/frontend/outside_budget"][0] == pytest.approx(25.0)
 
 
 def test_the_plan_uses_the_paper_settings():
@@ -182,11 +188,12 @@ def test_the_plan_uses_the_paper_settings():
 
 def test_summary_and_report_pair_every_cell_with_the_paper():
     summ = report.summary(report.cells(*fixture_results()))
-    assert summ["table1/pgd/frontend"] == {"paper": PAPER["table1/pgd/frontend"], "ours": 40.0}
+    assert summ["table1/pgd/frontend"] == {"paper": PAPER["table1/pgd/frontend"], "ours": 40.0, "n": 10}
+    assert summ["table1/pgd/frontend/ci95"]["ours"] == [16.818, 68.7326]    # Wilson, 4 of 10
     assert summ["fig7/none/mean_l2_per_sqrt_n"]["paper"] == 0.076 and summ["fig7/none/mean_l2"]["paper"] is None
     text = report.markdown(summ, {"seed": 0}, {"wall_seconds": 120, "peak_mb": 900},
                            [("Figure 5", "figures/fig5.png")])
-    assert "| PGD, front end | 49.95 | 40.00 | -9.95 ⚠ |" in text
+    assert "| PGD, front end | 49.95 | 40.00 [16.8, 68.7] | -9.95 ⚠ |" in text
     assert "`table1/pgd/frontend` (paper 49.95, ours 40.00)" in text   # > 5 points: listed
     assert "![Figure 5](figures/fig5.png)" in text and "2.0 minutes" in text
 

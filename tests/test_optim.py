@@ -103,8 +103,6 @@ def test_bad_settings_raise_clear_errors(make, match):
         make([np.zeros(3)])
 
 
-@pytest.mark.xfail(reason="needs lead: step() (being rewritten for speed) zips params with grads, so a "
-                          "gradient list of the wrong length silently skips parameters", strict=True)
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
 def test_a_gradient_list_of_the_wrong_length_is_refused(name):
     a, b = np.ones(2), np.ones(3)
