@@ -68,6 +68,8 @@ def cells(results, infos, settings=None):
             out[f"{stem}/val{seed}"] = (100 * info["val_accuracy"], info.get("n_val"))
         if "val_accuracy_unpruned" in info:
             out[f"{stem}/val_unpruned{seed}"] = (100 * info["val_accuracy_unpruned"], info.get("n_val"))
+        if "val_robust_accuracy" in info:
+            out[f"{stem}/val_robust{seed}"] = (100 * info["val_robust_accuracy"], info.get("n_val"))
     for key, r in results.items():
         section = key.split("/")[0]
         if section in ("table1", "table2", "sweep", "levels", "rho", "basis", "fig5", "fig6"):
@@ -285,15 +287,15 @@ def _sweep_lines(summ):
         l1, rule = summ.get(f"sparse/{ds}/l1", {}).get("ours"), summ.get(f"sparse/{ds}/rule", {}).get("ours")
         if l1 is not None:
             lines.append(f"It chose, for {ds}: ℓ1 = {l1:g} with {rule} pruning (marked *).")
-    lines += ["", "| dataset | pruning | ℓ1 | validation before pruning | validation after | clean (test) | "
-              "locally linear ε = 0.25 (test) |", "|---|---|---:|---:|---:|---:|---:|"]
+    lines += ["", "| dataset | pruning | ℓ1 | validation, before pruning | validation | validation, locally linear "
+              "ε = 0.25 | clean (test) | locally linear ε = 0.25 (test) |", "|---|---|---:|---:|---:|---:|---:|---:|"]
     for ds, rule, l1 in sorted(rows, key=lambda t: (t[0], t[1], float(t[2]))):
         key = f"sweep/{ds}/{rule}/{l1}"
         chosen = summ.get(f"sparse/{ds}/l1", {}).get("ours") == float(l1) and \
             summ.get(f"sparse/{ds}/rule", {}).get("ours") == rule
         val = lambda k: _fmt(summ.get(f"{key}/{k}/mean", summ.get(f"{key}/{k}", {})).get("ours"))  # noqa: E731
         lines.append(f"| {ds} | {rule} | {l1}{'*' if chosen else ''} | {val('val_unpruned')} | {val('val')} | "
-                     f"{val('clean')} | {val('ll')} |")
+                     f"{val('val_robust')} | {val('clean')} | {val('ll')} |")
     lines += ["", "Means over the training seeds."]
     return lines
 

@@ -124,10 +124,16 @@ def mi_fgsm(clf, x, y, eps, delta, iterations, mu=1.0, stop_on_success=False, ba
         g_acc = np.zeros((n,) + x.shape[1:], dtype=np.float64)
 
         def direction(idx, g):
-            l1 = np.abs(g).reshape(len(g), -1).sum(axis=1).astype(np.float64)
-            g_acc[idx] = mu * g_acc[idx] + g / np.maximum(l1, 1e-12)[:, None, None]
+            g_acc[idx] = momentum_step(g_acc[idx], g, mu)
             return g_acc[idx]
         return direction
 
     return _iterate(clf, x, y, eps, delta, iterations, lambda b: x[b].copy(), momentum,
                     stop_on_success, batch_size, with_first_success)
+
+
+def momentum_step(accumulated, grad, mu):
+    """MI-FGSM's update, per example: μ g_k + ∇J / ||∇J||_1 (the l1 norm over each example's
+    pixels; an all-zero gradient adds nothing)."""
+    l1 = np.abs(grad).reshape(len(grad), -1).sum(axis=1).astype(np.float64)
+    return mu * accumulated + grad / np.maximum(l1, 1e-12).reshape((-1,) + (1,) * (grad.ndim - 1))
