@@ -91,11 +91,11 @@ def test_multiclass_locally_linear_never_worse_than_any_candidate(cnn, mnist_sma
     _, _, x, y = mnist_small
     clf = Classifier(cnn)
     adv = attacks.locally_linear(clf, x, y, EPS)
-    chosen = attacks._margin(clf.forward(adv), y)
+    chosen = attacks.margin(clf.forward(adv), y)
     D, _ = pair_difference(*equivalent_linear(cnn, x), y)
     for i in range(10):
         cand = np.clip(x + EPS * np.sign(D[:, i]).reshape(x.shape), 0, 1).astype(x.dtype)
-        margin = attacks._margin(clf.forward(cand), y)
+        margin = attacks.margin(clf.forward(cand), y)
         others = y != i
         assert (chosen[others] >= margin[others] - 1e-4).all()
 

@@ -24,8 +24,6 @@ from .linear import locally_linear
 from .square_attack import square
 from .suite import Attack, WorstCase, build_suite, default_names, default_suite, random_sign, transfer, worst_case
 
-_margin = margin   # the name earlier versions used
-
 __all__ = ["apgd", "apgd_targeted", "checkpoints", "dlr_loss", "check_inputs", "evaluate", "loss_gradient",
            "margin", "project", "with_gradient", "carlini_wagner_l2", "fgsm", "iterative_fgsm", "mi_fgsm", "pgd",
            "locally_linear", "square", "Attack", "WorstCase", "build_suite", "default_names", "default_suite", "random_sign", "transfer",

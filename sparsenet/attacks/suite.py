@@ -38,6 +38,9 @@ class Attack:
 
 @dataclass
 class WorstCase:
+    """What ``worst_case`` found: per example, the adversarial that broke it and the name of
+    the attack that did (in suite order: the first to succeed), the robust accuracy left
+    after each attack, and each attack's wall time."""
     x_adv: np.ndarray            # per example: the adversarial that broke it, else x
     broken_by: np.ndarray        # per example: attack name, CLEAN, or ROBUST ("")
     accuracy_after: dict = field(default_factory=dict)   # robust accuracy after each attack
