@@ -22,6 +22,7 @@ from sparsenet import attacks
 from sparsenet.frontend import Sparsifier
 from sparsenet.models import Classifier, cnn4
 
+TINY_EPS = 1e-5
 MEMORY_BOUND_MB = 400     # one batch of 500 through cnn4 and the front end, buffers included
 
 
@@ -42,12 +43,14 @@ def main():
         out[name] = rates(lambda: attacks.pgd(clf, x, y, 0.25, 0.0125, its, rng=0), len(x) * its, reps)
     out["frontend_share"] = 1 - out["pgd_frontend"]["mean"] / out["pgd"]["mean"]
     # APGD and Square attack only correctly classified examples and drop the fooled ones: give
-    # them the network's own labels and a budget too small to fool any (ε = 0.01).
+    # them the network's own labels and a budget too small to fool any. The untrained network's
+    # margins are tiny: ε = 0.01 fooled 77% of the images within 10 APGD steps (the rate then
+    # counted work never done); ε = 1e-5 fools none, and the work per step does not depend on ε.
     own = front.predict(x)
     for name, clf in (("apgd", plain), ("apgd_frontend", front)):
         labels = clf.predict(x)
-        out[name] = rates(lambda: attacks.apgd(clf, x, labels, 0.01, iterations=its, rng=0), len(x) * its, reps)
-    out["square_queries"] = rates(lambda: attacks.square(front, x, own, 0.01, queries=its, rng=0),
+        out[name] = rates(lambda: attacks.apgd(clf, x, labels, TINY_EPS, iterations=its, rng=0), len(x) * its, reps)
+    out["square_queries"] = rates(lambda: attacks.square(front, x, own, TINY_EPS, queries=its, rng=0),
                                   len(x) * its, reps)
     bpda = Classifier(net, Sparsifier(gradient="bpda"))
     out["cw_bpda"] = rates(lambda: attacks.carlini_wagner_l2(bpda, x[:200], own[:200], binary_steps=1,

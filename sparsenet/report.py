@@ -369,7 +369,8 @@ def _adaptive_lines(summ, quick=False):
     lines += ["", "Budgets: APGD-CE (exact gradient) with 100 iterations and 1 restart, 400 iterations, and 5 "
               "restarts; accuracy against ε: the worst case over APGD-CE (exact and straight-through) and Square "
               f"({Settings(quick=quick).adaptive['eps_queries']:,} queries) on the first {_n(summ, 'adaptive/cnn4/frontend/eps/0.25/worst')} test images "
-              "for cnn4, all for fc2, beside the paper's attack. See the figures."]
+              f"for cnn4 and {_n(summ, 'adaptive/fc2-mnist/frontend/eps/0.25/worst')} for fc2, beside the paper's attack "
+              "(cnn4; for fc2 see Figures 5 and 6). See the figures."]
     return lines
 
 

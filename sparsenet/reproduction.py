@@ -77,6 +77,7 @@ BUDGETS = ((100, 1), (400, 1), (100, 5))                      # APGD-CE iteratio
 BUDGET_ROLES = ("base", "iterations", "restarts")             # their keys: adaptive/<network>/budget/<role>
 SANITY_N = 500                 # cnn4: the first images for the stand-alone attacks and budgets
 EPS_SWEEP_N = 200              # cnn4: the first images for the eps sweep
+FC2_EPS_SWEEP_N = 500          # fc2: the same (Square through the front end costs minutes per eps on all 2,000)
 EPS_SWEEP_QUERIES = 1000       # Square's queries in the eps sweep
 
 
@@ -132,9 +133,9 @@ class Settings:
         """Sizes of the adaptive section: APGD iterations, Square's queries, APGD-T's targets,
         and the first images of cnn4's sanity checks."""
         if self.quick:
-            return {"iterations": 5, "queries": 30, "n_targets": 2, "sanity_n": 40, "eps_n": 20, "eps_queries": 20,
+            return {"iterations": 5, "queries": 30, "n_targets": 2, "sanity_n": 40, "eps_n": 20, "fc2_eps_n": 40, "eps_queries": 20,
                     "budgets": ((5, 1), (10, 1), (5, 2))}
-        return {"iterations": 100, "queries": 5000, "n_targets": 9, "sanity_n": SANITY_N, "eps_n": EPS_SWEEP_N,
+        return {"iterations": 100, "queries": 5000, "n_targets": 9, "sanity_n": SANITY_N, "eps_n": EPS_SWEEP_N, "fc2_eps_n": FC2_EPS_SWEEP_N,
                 "eps_queries": EPS_SWEEP_QUERIES, "budgets": BUDGETS}
 
 
@@ -330,7 +331,7 @@ def _adaptive_jobs(s, fc2):
         for role, (its, restarts) in zip(BUDGET_ROLES, a["budgets"]):
             jobs.append((f"adaptive/{name}/budget/{role}", AttackSpec(
                 model, "apgd", EPS, n_test=n, iterations=its, seed=s.seed, params=(("loss", "ce"), ("restarts", restarts)))))
-        n_eps = a["eps_n"] if cnn else s.n_test
+        n_eps = a["eps_n"] if cnn else a["fc2_eps_n"]
         eps_suite = tuple(x for x in suite if x.startswith("apgd-ce")) + ("square",)
         for eps in ADAPTIVE_EPS:
             jobs.append((f"adaptive/{name}/eps/{eps:g}/worst", AttackSpec(
