@@ -25,9 +25,16 @@ EXPERIMENTS = ["tests/test_experiments.py"]
 CACHE = ["tests/test_cache.py", "tests/test_experiments.py"]
 RUN_ALL = ["tests/test_run_all.py"]
 FILES = ["tests/test_files.py", "tests/test_models.py", "tests/test_experiments.py"]
-LAYERS = ["tests/test_layers.py", "tests/test_models.py"]
-FRONTEND = ["tests/test_frontend.py"]
-ATTACKS = ["tests/test_attacks.py"]
+LAYERS = ["tests/test_layers.py", "tests/test_fast_paths.py", "tests/test_models.py"]
+FRONTEND = ["tests/test_frontend.py", "tests/test_attack_details.py", "tests/test_adaptive.py"]
+# The attacks' tests are spread over three files (and the survivors' one); the slow one last (-x).
+ATTACKS = ["tests/test_mutation_survivors.py", "tests/test_attack_details.py", "tests/test_adaptive.py",
+           "tests/test_attacks.py"]
+# APGD, APGD-T, Square and the worst case are tested in test_adaptive (test_attacks never calls them).
+ADAPTIVE_ATTACKS = ["tests/test_mutation_survivors.py", "tests/test_attack_details.py", "tests/test_adaptive.py"]
+CW = ["tests/test_mutation_survivors.py", "tests/test_attack_details.py", "tests/test_attacks.py"]
+STATS = ["tests/test_mutation_survivors.py", "tests/test_statistics.py", "tests/test_experiments.py"]
+ADAPTIVE = ["tests/test_mutation_survivors.py", "tests/test_adaptive.py", "tests/test_experiments.py"]
 REPORT = ["tests/test_experiments.py"]
 PLOTS = ["tests/test_plots.py"]
 
@@ -238,11 +245,13 @@ MUTANTS = [
       "x_tr, y_tr, x_val, y_val = data.train_val_split(x, y, min(spec.val_size, len(x) // 5), 0)",
       EXPERIMENTS, "the validation split ignores the spec's seed"),
 
-    # -- layers (lead's module: run later) ----------------------------------------------
+    # -- layers -----------------------------------------------------------------------
     M("layers-1", "sparsenet/layers.py", "x.dtype.type(1.0 / (1.0 - self.p))", "x.dtype.type(1.0 / self.p)", LAYERS,
       "dropout scales by 1/p instead of 1/(1-p) (equal at p = 0.5)"),
     M("layers-2", "sparsenet/layers.py", "return grad @ self.params[\"W\"].T", "return grad @ self.params[\"W\"]",
-      LAYERS, "Dense backward without the transpose (runs for square W)"),
+      LAYERS, "Dense backward without the transpose (runs for square W)",
+      alt=[("return np.matmul(grad, self.params[\"W\"].T) if input_grad",
+            "return np.matmul(grad, self.params[\"W\"]) if input_grad")]),
     M("layers-3", "sparsenet/layers.py", "        return grad.reshape(self.in_shape)\n",
       "        return grad.T.reshape(self.in_shape[::-1]).T\n", LAYERS,
       "Reshape/Flatten backward in the transposed layout (right shape, wrong values)"),
@@ -255,7 +264,7 @@ MUTANTS = [
     M("layers-6", "sparsenet/layers.py", "scale = np.sqrt(2.0 / n_in) if init", "scale = np.sqrt(1.0 / n_in) if init",
       LAYERS, "Dense He initialisation with variance 1/n_in"),
 
-    # -- frontend (lead's module: run later) --------------------------------------------
+    # -- frontend ---------------------------------------------------------------------
     M("frontend-1", "sparsenet/frontend.py", "int(np.floor(rho * self.N + 1e-9))", "int(np.ceil(rho * self.N - 1e-9))",
       FRONTEND, "K rounded up"),
     M("frontend-2", "sparsenet/frontend.py", "gz = g.reshape(len(g), self.N).astype(r.dtype) * ((r >= 0) & (r <= 1))",
@@ -271,11 +280,13 @@ MUTANTS = [
     M("frontend-6", "sparsenet/frontend.py", "RANGE_TOL = 1e-6 ", "RANGE_TOL = 1e-3 ", FRONTEND,
       "images up to 1.001 accepted"),
 
-    # -- attacks (lead's package: run later) -------------------------------------------
+    # -- attacks: the paper's attacks and evaluate ------------------------------------
     M("attacks-1", "sparsenet/attacks/gradient.py",
       "l1 = np.abs(g).reshape(len(g), -1).sum(axis=1).astype(np.float64)",
       "l1 = np.sqrt((g.astype(np.float64) ** 2).reshape(len(g), -1).sum(axis=1))", ATTACKS,
-      "MI-FGSM normalises by the l2 instead of the l1 norm"),
+      "MI-FGSM normalises by the l2 instead of the l1 norm",
+      alt=[("l1 = np.abs(grad).reshape(len(grad), -1).sum(axis=1).astype(np.float64)",
+            "l1 = np.sqrt((grad.astype(np.float64) ** 2).reshape(len(grad), -1).sum(axis=1))")]),
     M("attacks-2", "sparsenet/attacks/common.py", "return np.where(y == 1, -logits[:, 0], logits[:, 0])",
       "return np.where(y == 0, -logits[:, 0], logits[:, 0])", ATTACKS, "one-logit margin with the wrong sign"),
     M("attacks-3", "sparsenet/attacks/linear.py", "seen = x1 if front is None else front(x1)", "seen = x1", ATTACKS,
@@ -288,6 +299,107 @@ MUTANTS = [
       "out[b] = project(x[b] - eps * np.sign(g), x[b], eps)", ATTACKS, "FGSM steps down the loss"),
     M("attacks-7", "sparsenet/attacks/common.py", "linf.max() > eps + tol", "linf.min() > eps + tol", ATTACKS,
       "evaluate's budget check only fails when every example is out of budget"),
+
+    # -- APGD, APGD-T (attacks/autopgd.py) --------------------------------------------
+    M("apgd-1", "sparsenet/attacks/autopgd.py", "min_gap=0.06):", "min_gap=0.05):", ADAPTIVE_ATTACKS,
+      "checkpoints with a minimum gap of 0.05 instead of the published 0.06"),
+    M("apgd-2", "sparsenet/attacks/autopgd.py", "w = [math.ceil(round(q * iterations, 9))",
+      "w = [math.floor(round(q * iterations, 9))", ADAPTIVE_ATTACKS,
+      "checkpoints w_j = floor(p_j N) instead of ceil (off-by-one)"),
+    M("apgd-3", "sparsenet/attacks/autopgd.py", "oscillating = n_increases <= rho * window",
+      "oscillating = n_increases < rho * window", ADAPTIVE_ATTACKS,
+      "step halving when strictly fewer than rho of the steps increased f (<= vs <)"),
+    M("apgd-4", "sparsenet/attacks/autopgd.py", "stalled = ~reduced_last & (best_at_last >= best)",
+      "stalled = reduced_last & (best_at_last >= best)", ADAPTIVE_ATTACKS,
+      "condition 2 fires when the step WAS halved at the last checkpoint (dropped negation)"),
+    M("apgd-5", "sparsenet/attacks/autopgd.py", "alpha = 1.0 if k == 0 else 0.75", "alpha = 1.0 if k == 0 else 0.5",
+      ADAPTIVE_ATTACKS, "APGD momentum alpha = 0.5 instead of 0.75"),
+    M("apgd-6", "sparsenet/attacks/autopgd.py", "step = np.full(B, 2.0 * eps)", "step = np.full(B, eps)",
+      ADAPTIVE_ATTACKS, "initial step eps instead of 2 eps"),
+    M("apgd-7", "sparsenet/attacks/autopgd.py",
+      "scale = z[rows, order[:, 0]] - z[rows, order[:, 2]] + DLR_EPS",
+      "scale = z[rows, order[:, 0]] - z[rows, order[:, 1]] + DLR_EPS", ADAPTIVE_ATTACKS,
+      "DLR scale z_pi1 - z_pi2 instead of z_pi1 - z_pi3 (wrong index)"),
+    M("apgd-8", "sparsenet/attacks/autopgd.py", "0.5 * (z[rows, order[:, 2]] + z[rows, order[:, 3]])",
+      "0.5 * (z[rows, order[:, 1]] + z[rows, order[:, 3]])", ADAPTIVE_ATTACKS,
+      "targeted DLR scale averages z_pi2 and z_pi4 instead of z_pi3 and z_pi4"),
+    M("apgd-9", "sparsenet/attacks/autopgd.py", "x_adv[halve], g[halve] = x_best[halve], g_best[halve]",
+      "g[halve] = g_best[halve]", ADAPTIVE_ATTACKS, "a halved step does not restart from the best point"),
+    M("apgd-10", "sparsenet/attacks/autopgd.py", "            n_increases[:] = 0\n", "            pass\n",
+      ADAPTIVE_ATTACKS, "the count of loss increases is not reset at a checkpoint (window mixes two windows)"),
+    M("apgd-11", "sparsenet/attacks/autopgd.py", "keep = fooled | (f_best > best_loss[i])", "keep = fooled",
+      ADAPTIVE_ATTACKS, "an example APGD does not fool is returned unchanged, not at its highest-loss point"),
+    M("apgd-12", "sparsenet/attacks/autopgd.py", "for k in range(1, n_targets + 1):",
+      "for k in range(1, n_targets):", ADAPTIVE_ATTACKS, "APGD-T runs one target class too few (off-by-one)"),
+
+    # -- the Square Attack (attacks/square_attack.py) ---------------------------------
+    M("square-1", "sparsenet/attacks/square_attack.py", "sum(it > t for t in P_SCHEDULE)",
+      "sum(it >= t for t in P_SCHEDULE)", ADAPTIVE_ATTACKS, "p halved one iteration early (> vs >=)"),
+    M("square-2", "sparsenet/attacks/square_attack.py",
+      "int(round(np.sqrt(square_size_share(p_init, i, queries) * h * w)))",
+      "int(round(square_size_share(p_init, i, queries) * h * w))", ADAPTIVE_ATTACKS,
+      "square side from the area p h w without the square root (capped at h - 1)"),
+    M("square-3", "sparsenet/attacks/square_attack.py", "size=(n, 1, w))", "size=(n, h, 1))", ADAPTIVE_ATTACKS,
+      "horizontal stripes at the start instead of vertical ones (wrong axis)"),
+    M("square-4", "sparsenet/attacks/square_attack.py", "keep = (m < m_best[i]) | hit", "keep = (m > m_best[i]) | hit",
+      ADAPTIVE_ATTACKS, "Square keeps the proposals that RAISE the margin (flipped comparison)"),
+    M("square-5", "sparsenet/attacks/square_attack.py",
+      "proposal = project(old + 2 * eps * sign[act, None, None] * inside, x[act], eps)",
+      "proposal = np.clip(old + 2 * eps * sign[act, None, None] * inside, 0, 1)", ADAPTIVE_ATTACKS,
+      "proposals clipped to [0, 1] only, not projected on the eps-ball"),
+    M("square-6", "sparsenet/attacks/square_attack.py", "(rows < top[act, None] + s)", "(rows <= top[act, None] + s)",
+      ADAPTIVE_ATTACKS, "the square has s + 1 rows (off-by-one)"),
+    M("square-7", "sparsenet/attacks/square_attack.py",
+      "    todo = todo[clf.predict(x[todo], batch_size) == y[todo]]\n", "", ADAPTIVE_ATTACKS, "examples misclassified when clean are perturbed too (dropped mask)"),
+
+    # -- the worst case over a suite (attacks/suite.py) -------------------------------
+    M("suite-1", "sparsenet/attacks/suite.py", "        idx = np.flatnonzero(result.robust)\n",
+      "        idx = np.arange(len(x))\n", ADAPTIVE_ATTACKS,
+      "every attack runs on every example, not only on the still-robust ones"),
+    M("suite-2", "sparsenet/attacks/suite.py", "            x_adv[idx[~correct]] = adv[~correct]\n",
+      "            pass\n", ADAPTIVE_ATTACKS, "the adversarial that broke an example is not kept"),
+    M("suite-3", "sparsenet/attacks/suite.py",
+      "target = clf if attack.gradient is None else with_gradient(clf, attack.gradient)", "target = clf",
+      ADAPTIVE_ATTACKS, "each attack's way through the front end (straight-through, BPDA) ignored"),
+    M("suite-4", "sparsenet/attacks/suite.py", "adv, eps=eps, batch_size=batch_size)[\"correct\"]",
+      "adv, eps=None, batch_size=batch_size)[\"correct\"]", ADAPTIVE_ATTACKS,
+      "the worst case trusts an attack's output outside the eps-ball"),
+
+    # -- Carlini & Wagner (attacks/cw.py) ---------------------------------------------
+    M("cw-1", "sparsenet/attacks/cw.py", "(lower + upper) / 2, const * 10)", "(lower + upper) / 2, const * 2)", CW,
+      "C&W's search multiplies c by 2, not 10, until the first success"),
+    M("cw-2", "sparsenet/attacks/cw.py", "            seed[rows, other.argmax(axis=1)] -= const[idx] * hinge\n",
+      "", CW, "C&W's logit gradient without the best other class's term (dropped term)"),
+    M("cw-3", "sparsenet/attacks/cw.py", "better = ok & (l2sq < best_l2[idx])", "better = ok", CW,
+      "C&W keeps the last successful point, not the smallest one"),
+
+    # -- error bars (stats.py) --------------------------------------------------------
+    M("stats-1", "sparsenet/stats.py", "center = (p + z * z / (2 * n)) / denom", "center = (p + z * z / n) / denom",
+      STATS, "Wilson centre with z^2/n instead of z^2/2n"),
+    M("stats-2", "sparsenet/stats.py", "float(v.std(ddof=1))", "float(v.std())", STATS,
+      "seed spread as the population (ddof 0), not the sample standard deviation"),
+    M("stats-3", "sparsenet/stats.py", "wilson_interval(int(round(accuracy * n)), int(n), z)",
+      "wilson_interval(int(accuracy * n), int(n), z)", STATS,
+      "the count behind an accuracy truncated instead of rounded (0.29 * 100 -> 28)"),
+
+    # -- the adaptive section (adaptive.py) -------------------------------------------
+    M("adaptive-1", "sparsenet/adaptive.py",
+      "            if \"any_iterate\" in r:\n                ok = ok & correct(r[\"any_iterate\"])\n", "", ADAPTIVE,
+      "the worst case ignores the paper's attacks' any-iterate verdicts"),
+    M("adaptive-2", "sparsenet/adaptive.py", "MASKING_MARGIN = 1.0 ", "MASKING_MARGIN = 2.0 ", ADAPTIVE,
+      "gradient masking flagged only when Square wins by 2 points, not 1"),
+    M("adaptive-3", "sparsenet/adaptive.py", "noise > max(attacks) + 10", "noise > min(attacks) + 10", ADAPTIVE,
+      "noise compared with the strongest attack, not the weakest"),
+    M("adaptive-4", "sparsenet/adaptive.py", "drop = max(b1 - b4, b1 - b5)", "drop = min(b1 - b4, b1 - b5)", ADAPTIVE,
+      "budget check takes the smaller of the two drops"),
+    M("adaptive-5", "sparsenet/adaptive.py", "(100 * min(r[\"robust_accuracy\"] for r in ce)",
+      "(100 * max(r[\"robust_accuracy\"] for r in ce)", ADAPTIVE,
+      "the APGD-CE cell takes the weakest way through the front end"),
+    M("adaptive-6", "sparsenet/adaptive.py", "if name not in GRADIENT_FREE + BLACK_BOX]",
+      "if name not in GRADIENT_FREE]", ADAPTIVE, "transfer and noise count as gradient attacks"),
+    M("adaptive-7", "sparsenet/adaptive.py",
+      "    return ok & correct(result[\"any_iterate\"]) if \"any_iterate\" in result else ok",
+      "    return ok", ADAPTIVE, "the eps sweep ignores the paper's attack's any-iterate verdict"),
 
     # -- report and plots (lead's modules: run later) -----------------------------------
     M("report-1", "sparsenet/report.py", "100 * float(np.mean(linf > EPS))", "100 * float(np.mean(linf >= EPS))",
@@ -455,7 +567,7 @@ EXPECT = {
     "run_all-7": ["test_run_all.py::test_the_script_exits_2_without_a_traceback"],
     "conftest-1": ["test_real_data_report.py::test_in_ci_mode_a_missing_dataset_fails_the_run"],
     "conftest-2": ["test_real_data_report.py::test_a_missing_dataset_is_announced_first_and_skips_its_tests"],
-    # Tests of the lead's modules (run these when the lead runs the layers/frontend/attacks mutants):
+    # Tests of the layers/frontend/attacks mutants of fd2e079:
     "layers-1": ["test_layers.py::test_dropout_keeps_1_minus_p_and_scales_by_its_inverse"],
     "layers-2": ["test_layers.py::test_dense_gradients_for_a_square_matrix"],
     "layers-3": ["test_layers.py::test_reshape_and_flatten_keep_values_in_c_order_both_ways"],
@@ -463,12 +575,32 @@ EXPECT = {
     "layers-6": ["test_layers.py::test_initialisation_scales"],
     "frontend-1": ["test_frontend.py::test_k_is_floor_of_rho_n_and_the_support_has_k_coefficients"],
     "frontend-2": ["test_frontend.py::test_exact_gradient_is_the_default_and_bpda_is_the_identity"],
-    "frontend-4": ["test_frontend.py::test_exact_gradient_is_the_default_and_bpda_is_the_identity",
-                   "test_frontend.py::test_vjp_is_the_projection_when_nothing_clips"],
+    # (not test_vjp_is_the_projection_when_nothing_clips: vjp and project share _project_rows,
+    # so frontend-4 changes both alike and that test passes with it)
+    "frontend-4": ["test_frontend.py::test_exact_gradient_is_the_default_and_bpda_is_the_identity"],
     "frontend-5": ["test_frontend.py::test_exact_gradient_is_the_default_and_bpda_is_the_identity"],
     "frontend-6": ["test_frontend.py::test_range_tolerance_is_float_rounding_only"],
     "attacks-4": ["test_attacks.py::test_evaluate_counts_robust_accuracy_over_all_and_success_over_the_correct_ones"],
-    "attacks-5": ["test_attacks.py::test_one_run_gives_the_final_and_the_first_misclassified_iterates"],
+    # attacks-5 changes no output (a fooled, unchanged example is found fooled again and not
+    # stepped): only the work done shows it, so its test counts the examples evaluated.
+    "attacks-5": ["test_mutation_survivors.py::test_stop_on_success_never_evaluates_a_fooled_example_again"],
+    # The mutants of attacks/autopgd, square_attack, suite, cw, stats and adaptive that the
+    # earlier tests let live, and the tests written for them (tests/test_mutation_survivors.py):
+    "apgd-10": ["test_mutation_survivors.py::test_apgd_counts_the_loss_increases_of_each_checkpoint_window_only"],
+    "apgd-12": ["test_mutation_survivors.py::test_apgd_targeted_tries_the_n_highest_wrong_classes_in_order"],
+    "square-2": ["test_mutation_survivors.py::test_square_first_proposal_is_an_s_by_s_square_of_the_published_size"],
+    "square-6": ["test_mutation_survivors.py::test_square_first_proposal_is_an_s_by_s_square_of_the_published_size"],
+    "square-7": ["test_mutation_survivors.py::test_square_leaves_examples_misclassified_when_clean_unchanged"],
+    "suite-3": ["test_mutation_survivors.py::test_worst_case_gives_each_attack_its_own_gradient_through_the_front_end"],
+    "suite-4": ["test_mutation_survivors.py::test_worst_case_refuses_an_attack_that_leaves_the_budget"],
+    "cw-1": ["test_mutation_survivors.py::test_carlini_wagner_search_over_c_multiplies_by_10_then_bisects"],
+    "cw-3": ["test_mutation_survivors.py::test_carlini_wagner_returns_the_smallest_successful_point_it_evaluated"],
+    "stats-3": ["test_mutation_survivors.py::test_accuracy_interval_rounds_the_count_not_truncates_it"],
+    "adaptive-2": ["test_mutation_survivors.py::test_masking_is_flagged_as_soon_as_square_wins_by_more_than_one_point"],
+    "adaptive-3": ["test_mutation_survivors.py::test_noise_must_be_far_weaker_than_the_weakest_attack"],
+    "adaptive-5": ["test_mutation_survivors.py::test_adaptive_cells_by_hand"],
+    "adaptive-6": ["test_mutation_survivors.py::test_adaptive_cells_by_hand"],
+    "adaptive-7": ["test_mutation_survivors.py::test_adaptive_cells_by_hand"],
 }
 for _m in MUTANTS:
     _m["expect"] = [T + node for node in EXPECT.get(_m["id"], ())]
