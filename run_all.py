@@ -139,7 +139,8 @@ def main(argv=None):
 
     theory = theory_results(ctx, settings) if "theory" in sections else None
     for section, section_jobs in jobs.items():
-        record = {key: results.get(key) or _model_record(infos[key]) for key, _ in section_jobs}
+        record = {key: _public(results[key]) if key in results else _model_record(infos[key])
+                  for key, _ in section_jobs}
         if section == "theory":
             record["measured"] = theory
         files.write_json(results_dir / f"{section}.json", record)
@@ -172,6 +173,15 @@ def main(argv=None):
     log(f"done in {timing['wall_seconds'] / 60:.1f} min; wrote {report_path}, {results_dir}/summary.json "
         f"and {len(figures)} figures in {figures_dir}")
     return 0
+
+
+# Per-example arrays stay in the cache (the report reads them from there): in results/ they
+# made fig5.json and fig6.json 8 MB each.
+PER_EXAMPLE = ("correct", "broken_by")
+
+
+def _public(result):
+    return {k: v for k, v in result.items() if k not in PER_EXAMPLE}
 
 
 def _model_record(info):

@@ -14,19 +14,11 @@ import sparsenet.attacks.autopgd as autopgd_module
 import sparsenet.attacks.square_attack as square_module
 from sparsenet.attacks.autopgd import _apgd_run
 from sparsenet.frontend import Sparsifier
-from sparsenet.layers import Dense, Flatten, ReLU
-from sparsenet.models import Classifier, Sequential, fc2
+from sparsenet.models import Classifier, fc2
 from sparsenet.stats import Z95, accuracy_interval, wilson_interval
+from test_adaptive import mlp   # the same small float64 network as the APGD tests
 
 
-def mlp(seed=0, classes=10, hidden=16):
-    """A small float64 multiclass network (784 -> hidden ReLU -> classes)."""
-    rng = np.random.default_rng(seed)
-    net = Sequential([Flatten(), Dense(784, hidden, rng=seed, dtype=np.float64), ReLU(),
-                      Dense(hidden, classes, rng=seed + 1, dtype=np.float64)], arch="mlp", dtype=np.float64)
-    for layer in net.weighted:
-        layer.params["b"][:] = 0.1 * rng.standard_normal(layer.params["b"].shape)
-    return net
 
 
 def own_labels(clf, n, seed=1):

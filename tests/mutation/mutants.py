@@ -38,6 +38,10 @@ ADAPTIVE = ["tests/test_mutation_survivors.py", "tests/test_adaptive.py", "tests
 REPORT = ["tests/test_experiments.py"]
 PLOTS = ["tests/test_plots.py"]
 
+# The planted bug of files-3, spelled in two pieces so that no source line of the project
+# (this one included) reads like an unpickling np.load.
+UNPICKLING_LOAD = "np.load(path, allow_pickle=" + "True)"
+
 MUTANTS = [
     # -- data ---------------------------------------------------------------------------
     M("data-1", "sparsenet/data.py", "images /= np.float32(255)", "images /= np.float32(256)", DATA,
@@ -65,7 +69,7 @@ MUTANTS = [
       FILES, "a failed write leaves its temporary file behind"),
     M("files-2", "sparsenet/files.py", "        return obj.item()", "        return float(obj)", FILES,
       "numpy integers written to JSON as floats"),
-    M("files-3", "sparsenet/files.py", "np.load(path, allow_pickle=False)", "np.load(path, allow_pickle=True)",
+    M("files-3", "sparsenet/files.py", "np.load(path, allow_pickle=False)", UNPICKLING_LOAD,
       FILES, "npz files may unpickle objects"),
 
     # -- losses -------------------------------------------------------------------------
