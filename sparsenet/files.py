@@ -30,6 +30,7 @@ def atomic_path(path, suffix: str = ""):
     # killed run (its pid is gone) from one being written right now (see cache.remove_stale_temporaries).
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TMP_PREFIX}{os.getpid()}-{path.name}-", suffix=suffix)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())   # mkstemp makes 0600; a result file is as readable as any other
     try:
         yield Path(tmp)
         with open(tmp, "rb") as f:
@@ -39,6 +40,12 @@ def atomic_path(path, suffix: str = ""):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_bytes(path, data: bytes) -> None:

@@ -200,11 +200,12 @@ class Sparsifier:
         """(unclipped reconstruction rows (B, N), support (B, N)).
 
         An attack calls ``vjp`` on the x it just passed forward: the last result is kept
-        with a copy of its input and reused only when the new x equals it exactly
-        (an O(BN) comparison against the O(BN^2) products it saves).
+        with a copy of its input and reused only when the new x equals it exactly, dtype
+        included (an O(BN) comparison against the O(BN^2) products it saves).
         """
         last = self._last
-        if last is not None and last[0].shape == np.shape(x) and np.array_equal(last[0], x):
+        if (last is not None and last[0].shape == np.shape(x) and last[0].dtype == np.asarray(x).dtype
+                and np.array_equal(last[0], x)):
             return last[1], last[2]
         c = self.coefficients(x)
         mask = self._support(c)

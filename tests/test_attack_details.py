@@ -127,9 +127,12 @@ def test_carlini_wagner_gradient_on_a_one_logit_network():
     seen = []
     backward = clf.backward
     clf.backward = lambda seed: seen.append(np.array(seed)) or backward(seed)
-    x = np.full((2, 28, 28), 0.5)
+    # One image on each side of the boundary, each correctly labelled (the hinge is active),
+    # so both branches, label 1 and label 0, are checked.
+    pool = np.random.default_rng(3).uniform(0, 1, (40, 28, 28))
+    z = clf.forward(pool)[:, 0]
+    x = pool[[np.argmax(z), np.argmin(z)]]
+    assert z.max() > 0 > z.min()
     y = np.array([1, 0])
-    z = clf.forward(x)[:, 0]
-    y = np.where(z > 0, 1, 0)                        # correctly classified: the hinge is active
     attacks.carlini_wagner_l2(clf, x, y, initial_const=0.5, binary_steps=1, max_iterations=1, abort_early=False)
     np.testing.assert_allclose(seen[0][:, 0], np.where(y == 1, 0.5, -0.5))

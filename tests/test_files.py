@@ -28,6 +28,16 @@ def test_temporary_names_carry_the_writer_pid(tmp_path):
     assert (tmp_path / "a.npz").read_bytes() == b"x"
 
 
+def test_written_files_take_the_usual_permissions(tmp_path):
+    # mkstemp creates 0600; results and figures must be readable like any file the user writes.
+    old = os.umask(0o022)
+    try:
+        files.write_json(tmp_path / "r.json", {"v": 1})
+    finally:
+        os.umask(old)
+    assert (tmp_path / "r.json").stat().st_mode & 0o777 == 0o644
+
+
 def test_write_json_turns_numpy_values_into_plain_json(tmp_path):
     path = tmp_path / "x.json"
     files.write_json(path, {"i": np.int64(3), "f": np.float32(0.5), "a": np.arange(3), "p": tmp_path})

@@ -190,6 +190,17 @@ def test_cached_forward_is_never_reused_for_a_changed_input():
     assert not np.array_equal(first, sp(x))
 
 
+def test_cached_forward_is_never_reused_across_dtypes():
+    # The same values in float64, then float32: the second call must compute in float32,
+    # forward and backward, not hand back the float64 result of the first.
+    x32 = smooth_images(2, np.random.default_rng(7)).astype(np.float32)
+    sp, x = Sparsifier(), x32.astype(np.float64)      # equal values, exactly
+    assert sp(x).dtype == np.float64 and sp(x32).dtype == np.float32
+    assert sp.vjp(x, np.ones_like(x)).dtype == np.float64
+    assert sp.vjp(x32, np.ones_like(x32)).dtype == np.float32
+    np.testing.assert_array_equal(sp(x32), Sparsifier()(x32))
+
+
 def test_operators_reject_unknown_bases_and_shapes():
     with pytest.raises(ValueError, match="unknown basis"):
         operators("fourier", 1, (28, 28))

@@ -137,3 +137,11 @@ def test_the_script_exits_2_without_a_traceback(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2
     assert "not a valid gzip file" in proc.stderr.splitlines()[-1] and "Traceback" not in proc.stderr
+
+
+def test_section_files_leave_the_per_example_arrays_in_the_cache():
+    # fig5.json and fig6.json were 8 MB each while they carried one entry per test image.
+    result = {"robust_accuracy": 0.5, "clean_accuracy": 0.9, "n": 4, "wall_seconds": 1.0,
+              "correct": [True, False, True, False], "broken_by": ["pgd", None, None, "square"]}
+    assert run_all._public(result) == {"robust_accuracy": 0.5, "clean_accuracy": 0.9, "n": 4, "wall_seconds": 1.0}
+    assert "correct" in result and "broken_by" in result     # the cached result itself is untouched

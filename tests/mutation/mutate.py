@@ -35,6 +35,7 @@ fails or skips everything is reported as ``baseline fails`` and not counted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import io
 import json
@@ -237,6 +238,20 @@ def check_expectations(mutant, tree, timeout, in_place):
     return out
 
 
+@contextlib.contextmanager
+def interruptible(tree, in_place, stop):
+    """Ctrl-C ends the loop inside (``stop`` gets an entry; the mutant in progress has been
+    restored by then) and the scratch copy is removed either way."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        stop["interrupted"] = True
+        print("\ninterrupted: the file of the mutant in progress was restored", file=sys.stderr)
+    finally:
+        if not in_place:
+            shutil.rmtree(tree, ignore_errors=True)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Plant one mutant at a time and run its tests.")
     ap.add_argument("--only", nargs="+", metavar="ID", help="run only these mutant ids")
@@ -277,9 +292,8 @@ def main(argv=None):
           f"{f' (snapshot {args.snapshot})' if args.snapshot else ''}; {len(mutants)} mutants", flush=True)
     if args.expect:
         return expect_mode(mutants, tree, args)
-    results, baselines = [], {}
-    interrupted = False
-    try:
+    results, baselines, stop = [], {}, {}
+    with interruptible(tree, args.in_place, stop):
         for i, m in enumerate(mutants, 1):
             key = tuple(selection(m["tests"], tree))
             problem, _ = locate(m, tree)
@@ -294,36 +308,24 @@ def main(argv=None):
                   f"{r.get('detail', '')}", flush=True)
             if args.show_output and r["status"] == "SURVIVED":
                 print(r["output"])
-    except KeyboardInterrupt:
-        interrupted = True
-        print("\ninterrupted: the file of the mutant in progress was restored", file=sys.stderr)
-    finally:
-        if not args.in_place:
-            shutil.rmtree(tree, ignore_errors=True)
 
     print_table(results)
     if args.json:
         Path(args.json).write_text(json.dumps(
             [{"id": m["id"], "file": m["file"], "what": m["what"],
               **{k: v for k, v in r.items() if k != "output"}} for m, r in results], indent=1) + "\n")
-    if interrupted:
+    if stop:
         return 130
     return 1 if any(r["status"] == "SURVIVED" for _, r in results) else 0
 
 
 def expect_mode(mutants, tree, args):
-    rows, interrupted = [], False
-    try:
+    rows, stop = [], {}
+    with interruptible(tree, args.in_place, stop):
         for m in [m for m in mutants if m.get("expect")]:
             for node, status in check_expectations(m, tree, args.timeout, args.in_place):
                 rows.append((m, node, status))
                 print(f"{m['id']:<14} {status:<10} {node}", flush=True)
-    except KeyboardInterrupt:
-        interrupted = True
-        print("\ninterrupted: the file of the mutant in progress was restored", file=sys.stderr)
-    finally:
-        if not args.in_place:
-            shutil.rmtree(tree, ignore_errors=True)
     print(f"\n| deliberate mistake | test | result\n|---|---|---")
     for m, node, status in rows:
         print(f"| {m['id']}: {m['what']} | {node.split('::')[-1]} | {status}")
@@ -332,7 +334,7 @@ def expect_mode(mutants, tree, args):
     if args.json:
         Path(args.json).write_text(json.dumps([{"id": m["id"], "what": m["what"], "test": node, "result": status}
                                                for m, node, status in rows], indent=1) + "\n")
-    return 130 if interrupted else (1 if passed else 0)
+    return 130 if stop else (1 if passed else 0)
 
 
 def print_table(results):
