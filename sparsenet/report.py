@@ -11,7 +11,7 @@ import numpy as np
 
 from . import adaptive
 from .reproduction import (ADAPTIVE_EPS, BASIS_SWEEP, DATASET_KEY, EPS, L1_SWEEP, PAPER, PAPER_CELL, PRUNE_RULES,
-                           RHO_SWEEP, SPARSE_RULE_TEXT, SUITES, Settings)
+                           RHO_SWEEP, SPARSE_RULE_TEXT, STUDY_SUITE, SUITES, Settings)
 from .stats import accuracy_interval, aggregate
 
 # Explanations for cells more than 5 points from the paper, written after looking at
@@ -387,7 +387,9 @@ def _frontend_study_lines(summ):
             continue
         lines += ["", f"## The front end's {title} on cnn4 (`--extended`)", "",
                   "Trained for 4 epochs (the main table: 8); attacks on the first "
-                  f"{_n(summ, keys[0] + '/pgd')} test images.", "",
+                  f"{_n(summ, keys[0] + '/pgd')} test images. The worst case is per example over "
+                  f"{', '.join(STUDY_SUITE)} (the adaptive suite without APGD-T, BPDA and transfer, for time), "
+                  "so it is an upper bound on the true robust accuracy, like every worst case here.", "",
                   f"| {section} | clean | PGD (final iterate) | worst case [95% CI] |", "|---|---:|---:|---:|"]
         for v, k in zip(values, keys):
             lines.append(f"| {v} | {_fmt(_get(summ, k + '/clean'))} | {_fmt(_get(summ, k + '/pgd'))} | "
