@@ -43,6 +43,7 @@ def atomic_path(path, suffix: str = ""):
 
 
 def _umask():
+    """The process umask (POSIX can only read it by setting it; set straight back)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask
