@@ -4,6 +4,10 @@ iteration) and a forward pass (batch 500), each as the rate of the mean time ove
 repeats (how PyTorch's numbers are given), the median and the best; beside each, the share
 of the float32 matmul roofline measured in the same run. The last line is one JSON object.
 
+The input gradient and the forward pass go through ``Classifier``, as attacks and
+evaluation do: data-parallel over the cores (``sparsenet/parallel.py``;
+``SPARSENET_THREADS=1`` measures the serial engine). Training runs serially.
+
     python benchmarks/bench_engine.py [--repeats 20]
 
 Targets (issue 11): 1.5x a PyTorch CPU build of the same network on the same machine.
@@ -16,7 +20,7 @@ import numpy as np
 from timing import machine, matmul_gflops, rates  # benchmarks/timing.py (puts the repo on sys.path)
 
 from sparsenet.losses import cross_entropy
-from sparsenet.models import cnn4
+from sparsenet.models import Classifier, cnn4
 from sparsenet.optim import Adam
 
 # Multiply-adds per image of cnn4's forward pass (conv1, conv2, dense1, dense2, dense3).
@@ -41,13 +45,15 @@ def main():
         net.backward(g, input_grad=False)
         opt.step(net.gradients())
 
+    clf = Classifier(net)
+
     def input_grad():
-        _, g = cross_entropy(net.forward(x500), y500, reduction="sum")
-        net.backward(g, param_grads=False)
+        _, g = cross_entropy(clf.forward(x500), y500, reduction="sum")
+        clf.backward(g)
 
     gflops = matmul_gflops()
     result = {"train": rates(train_step, 128, args.repeats), "input_grad": rates(input_grad, 500, args.repeats),
-              "forward": rates(lambda: net.forward(x500), 500, args.repeats)}
+              "forward": rates(lambda: clf.forward(x500), 500, args.repeats)}
     print(f"machine: {machine()}; float32 matmul {gflops:.1f} GFLOP/s")
     print(f"{'img/s':12s} {'mean':>8s} {'median':>8s} {'best':>8s}   roofline  (share of it, at the mean)")
     for key, r in result.items():

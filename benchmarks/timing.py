@@ -43,4 +43,5 @@ def machine():
     return {"cores": os.cpu_count(), "cpu": platform.processor() or platform.machine(),
             "python": platform.python_version(), "numpy": np.__version__,
             "blas": f"{blas.get('name', '?')} {blas.get('version', '')}".strip(),
-            "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default")}
+            "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
+            "sparsenet_threads": os.environ.get("SPARSENET_THREADS", "default (one per core)")}

@@ -16,6 +16,8 @@ the locally linear model w_eq(x) can be read off them (see ``linear_model``).
 """
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -38,6 +40,12 @@ class Layer:
     def config(self) -> dict:
         """The constructor arguments that rebuild this layer (for checkpoints)."""
         return {}
+
+    def replica(self):
+        """This layer with the same ``params`` (the very arrays) but state of its own, so
+        another thread can run it on other examples (``parallel.DataParallel``). The state
+        a forward pass keeps is reassigned, never written into, so a shallow copy is enough."""
+        return copy.copy(self)
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
@@ -94,6 +102,11 @@ class Conv2D(Layer):
     def config(self):
         return {"in_channels": self.in_channels, "out_channels": self.out_channels,
                 "kernel_size": self.kernel_size, "padding": self.padding}
+
+    def replica(self):
+        twin = super().replica()
+        twin._buffers = {}    # the column buffers are written into: each replica needs its own
+        return twin
 
     def _pad(self):
         return self.kernel_size // 2 if self.padding == "same" else 0

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import files
+from . import files, parallel
 from .layers import LAYERS, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Reshape
 
 IMAGE_SHAPE = (28, 28)
@@ -98,6 +98,14 @@ class Sequential:
 
     def parameters(self):
         return [p for l in self.layers for _, p in sorted(l.params.items())]
+
+    def parameter_count(self):
+        return sum(p.size for p in self.parameters())
+
+    def replica(self):
+        """The same network, sharing this one's parameter arrays, with layer state of its
+        own: what ``parallel.DataParallel`` runs one slice of a batch on."""
+        return Sequential([l.replica() for l in self.layers], self.input_shape, self.arch, self.config, self.dtype)
 
     def gradients(self):
         return [l.grads[k] for l in self.layers for k, _ in sorted(l.params.items())]
@@ -199,14 +207,21 @@ class Classifier:
         return self.net.n_logits
 
     def forward(self, x):
-        """Logits (B, L) at evaluation; remembers x for the following ``backward``."""
-        self._x = x
-        return self.net.forward(x if self.frontend is None else self.frontend(x))
+        """Logits (B, L) at evaluation; remembers x for the following ``backward``.
+
+        Runs data-parallel over the cores (``parallel.DataParallel``), on replicas: the
+        network's own layers keep no state (nor switches) of it."""
+        return self._engine().forward(x)
 
     def backward(self, seed):
         """dJ/dx (B, 28, 28) for dJ/dlogits = seed, at the x of the last ``forward``."""
-        g = self.net.backward(seed, param_grads=False)
-        return g if self.frontend is None else self.frontend.vjp(self._x, g)
+        return self._engine().backward(seed)
+
+    def _engine(self):
+        engine = self.__dict__.get("_parallel")
+        if engine is None or engine.net is not self.net or engine.frontend is not self.frontend:
+            engine = self._parallel = parallel.DataParallel(self.net, self.frontend)
+        return engine
 
     def logits(self, x, batch_size=1000):
         return np.concatenate([self.forward(x[i:i + batch_size])

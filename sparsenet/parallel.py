@@ -1,0 +1,178 @@
+"""Data parallelism over the machine's cores for evaluation passes (issue 11).
+
+Half of an attack iteration is memory traffic and elementwise work (im2col copies,
+max-pool, ReLU, slice-adds), which NumPy runs on one core; only the matrix products use
+both, and for cnn4's skinny products BLAS threads help little. So the batch is split into
+one slice per core and each slice runs the plain layers of ``layers.py`` in its own thread,
+on its own *replica* of the network (its own layer state, the same parameter arrays),
+with BLAS held to one thread meanwhile so the two slices do not fight over the cores.
+NumPy releases the GIL inside its loops, so the threads really run side by side.
+
+Every example's logits and input gradient depend on that example alone, so the split
+changes nothing but rounding: OpenBLAS picks its kernels by matrix size and thread count,
+and a different kernel sums a product in another order (float32 results move in the last
+bits, as they do between machines). ``tests/test_parallel.py`` checks the parallel pass
+against the serial one to 1e-12 in float64. Training keeps the serial path: there the
+weight gradients sum over the whole batch.
+
+``SPARSENET_THREADS=1`` turns the parallel path off; without a BLAS whose thread count we
+can set (OpenBLAS, as in NumPy's wheels) it is off too.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import ctypes
+import glob
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+# A slice below this many images is not worth a thread: the dispatch (~0.1 ms) would cost
+# more than the work it shares. Networks much smaller than cnn4 (fc2) stay serial as well.
+MIN_SLICE = 32
+MIN_PARAMETERS = 100_000
+
+
+def workers():
+    """How many threads evaluation passes use: ``SPARSENET_THREADS`` or the core count."""
+    value = os.environ.get("SPARSENET_THREADS", "")
+    if value:
+        try:
+            n = int(value)
+        except ValueError:
+            raise ValueError(f"SPARSENET_THREADS must be a whole number >= 1, got {value!r}") from None
+        if n < 1:
+            raise ValueError(f"SPARSENET_THREADS must be a whole number >= 1, got {value!r}")
+        return n
+    return os.cpu_count() or 1
+
+
+class _OpenBLAS:
+    """Get and set the thread count of the OpenBLAS that NumPy's products run on."""
+
+    def __init__(self):
+        self.get = self.set = None
+        for path in self._candidates():
+            try:
+                lib = ctypes.CDLL(path)
+            except OSError:
+                continue
+            for prefix, suffix in (("scipy_openblas", "64_"), ("openblas", "64_"), ("scipy_openblas", ""),
+                                   ("openblas", "")):
+                get = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
+                set_ = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
+                if get is not None and set_ is not None:
+                    set_.argtypes, set_.restype = [ctypes.c_int], None
+                    get.argtypes, get.restype = [], ctypes.c_int
+                    self.get, self.set = get, set_
+                    return
+
+    @staticmethod
+    def _candidates():
+        """NumPy's bundled OpenBLAS first (its wheels keep it in ``numpy.libs``), then any
+        OpenBLAS already mapped into this process (Linux)."""
+        site = os.path.dirname(os.path.dirname(np.__file__))
+        paths = sorted(glob.glob(os.path.join(site, "numpy.libs", "*openblas*")))
+        try:
+            with open("/proc/self/maps") as f:
+                paths += sorted({line.split()[-1] for line in f if "openblas" in line.lower()})
+        except OSError:
+            pass
+        return paths
+
+
+_blas = None
+_lock = threading.Lock()
+_pool = None
+
+
+def _openblas():
+    global _blas
+    if _blas is None:
+        _blas = _OpenBLAS()
+    return _blas
+
+
+@contextlib.contextmanager
+def single_threaded_blas():
+    """BLAS on one thread inside the block (each of our threads then owns one core)."""
+    blas = _openblas()
+    before = blas.get()
+    blas.set(1)
+    try:
+        yield
+    finally:
+        blas.set(before)
+
+
+def _executor(n):
+    global _pool
+    with _lock:
+        if _pool is None or _pool._max_workers != n:
+            _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="sparsenet")
+        return _pool
+
+
+class DataParallel:
+    """A front end (optional) and a network at evaluation, one batch slice per core.
+
+    ``forward(x)`` : (B, *input_shape) -> logits (B, L), as ``net.forward(frontend(x))``;
+    ``backward(seed)`` : (B, L) -> dJ/dx (B, *input_shape) at the x of the last ``forward``,
+    through the network (no parameter gradients) and the front end's ``vjp``.
+
+    Each core's slice runs on its own replica: ``net.replica()`` and a shallow copy of the
+    front end (whose per-call state, like the layers', is reassigned, never written into).
+    A batch too small to share, or a network too small to gain, runs serially on ``net``
+    and ``frontend`` themselves. ``net``'s layers are not touched by a parallel pass, so
+    read switches after ``net.forward``, not after this.
+    """
+
+    def __init__(self, net, frontend=None):
+        self.net, self.frontend = net, frontend
+        self.replicas = []     # (network, front end) per worker, kept: their buffers are reused
+        self._slices = None    # the slices of the last forward
+        self._x = None
+
+    def _plan(self, B):
+        n = workers()
+        if n < 2 or B < 2 * MIN_SLICE or _openblas().set is None or self.net.parameter_count() < MIN_PARAMETERS:
+            return [(self.net, self.frontend)], [slice(0, B)]
+        n = min(n, B // MIN_SLICE)
+        self.replicas = [r for r in self.replicas if r[0].dtype == self.net.dtype]   # after net.astype
+        while len(self.replicas) < n:
+            self.replicas.append((self.net.replica(), copy.copy(self.frontend)))
+        bounds = np.linspace(0, B, n + 1).astype(int)
+        return self.replicas[:n], [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+
+    def _run(self, fn, models, slices):
+        if len(slices) == 1:
+            return fn(*models[0], slices[0])
+        pool = _executor(len(slices))
+        with single_threaded_blas():
+            futures = [pool.submit(fn, *model, s) for model, s in zip(models, slices)]
+            return np.concatenate([f.result() for f in futures])
+
+    def forward(self, x):
+        self._x = x = np.asarray(x)
+        self._models, self._slices = self._plan(len(x))
+
+        def run(net, frontend, s):
+            return net.forward(x[s] if frontend is None else frontend(x[s]))
+        return self._run(run, self._models, self._slices)
+
+    def backward(self, seed):
+        if self._slices is None:
+            raise RuntimeError("backward needs a forward pass first")
+        seed = np.asarray(seed, dtype=self.net.dtype)
+        if len(seed) != len(self._x):
+            raise ValueError(f"backward expects a seed for each of the {len(self._x)} examples of the last "
+                             f"forward pass, got {len(seed)}")
+        x = self._x
+
+        def run(net, frontend, s):
+            g = net.backward(seed[s], param_grads=False)
+            return g if frontend is None else frontend.vjp(x[s], g)
+        return self._run(run, self._models, self._slices)

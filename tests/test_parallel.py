@@ -1,0 +1,165 @@
+"""The data-parallel evaluation path (``parallel.DataParallel``, issue 11) against the
+serial one: the batch is cut into one slice per core and each slice runs on a replica of
+the network and front end, so every logit and input gradient must be the serial pass's.
+Not bit for bit: OpenBLAS picks its kernel by matrix size and thread count, and another
+kernel sums in another order. So the comparisons run in float64, to 1e-12, where a wrong
+slice, a stale replica or a mixed-up front-end state would be off by far more."""
+import numpy as np
+import pytest
+
+from gradcheck import numerical_grad, rel_error
+from sparsenet import parallel
+from sparsenet.frontend import Sparsifier
+from sparsenet.losses import cross_entropy
+from sparsenet.models import Classifier, cnn4, fc2
+
+needs_blas = pytest.mark.skipif(parallel._openblas().set is None,
+                                reason="no OpenBLAS whose thread count can be set: the path stays serial")
+
+
+@pytest.fixture
+def two_threads(monkeypatch):
+    monkeypatch.setenv("SPARSENET_THREADS", "2")
+
+
+def serial_pass(net, frontend, x, y):
+    """The textbook pass on ``net`` itself."""
+    logits = net.forward(x if frontend is None else frontend(x))
+    _, seed = cross_entropy(logits, y, reduction="sum")
+    g = net.backward(seed, param_grads=False)
+    return logits, (g if frontend is None else frontend.vjp(x, g))
+
+
+def assert_same(actual, desired):
+    np.testing.assert_allclose(actual, desired, rtol=1e-12, atol=1e-12 * np.abs(desired).max())
+
+
+@needs_blas
+@pytest.mark.parametrize("frontend", [None, "exact", "straight-through", "bpda"])
+def test_parallel_pass_is_the_serial_pass(two_threads, frontend):
+    rng = np.random.default_rng(0)
+    net = cnn4(seed=1, dtype=np.float64)
+    x, y = rng.random((203, 28, 28)), rng.integers(0, 10, 203)   # odd: unequal slices
+    fe = None if frontend is None else Sparsifier(gradient=frontend)
+    clf = Classifier(net, fe)
+    logits = clf.forward(x)
+    _, seed = cross_entropy(logits, y, reduction="sum")
+    dx = clf.backward(seed)
+    assert clf._engine()._slices == [slice(0, 101), slice(101, 203)]     # it did run in two slices
+    ref_logits, ref_dx = serial_pass(net, None if fe is None else Sparsifier(gradient=frontend), x, y)
+    assert_same(logits, ref_logits)
+    assert_same(dx, ref_dx)
+    assert dx.dtype == np.float64 and np.abs(dx).max() > 0
+
+
+@needs_blas
+def test_a_second_batch_reuses_the_replicas_and_forgets_the_first(two_threads):
+    rng = np.random.default_rng(1)
+    net = cnn4(seed=0, dtype=np.float64)
+    clf = Classifier(net)
+    a, b = rng.random((2, 128, 28, 28))
+    clf.forward(a)
+    replicas = list(clf._engine().replicas)
+    logits = clf.forward(b)
+    dx = clf.backward(np.ones_like(logits))
+    assert [r[0] for r in clf._engine().replicas] == [r[0] for r in replicas]
+    ref_logits = net.forward(b)
+    ref_dx = net.backward(np.ones_like(logits), param_grads=False)
+    assert_same(logits, ref_logits)
+    assert_same(dx, ref_dx)
+
+
+@needs_blas
+def test_parallel_path_gradient_check_float64(two_threads):
+    """Finite differences through cnn4 on the parallel path (float64). (The front end's own
+    gradient is checked in test_frontend; here it is the slicing that is under test.)"""
+    rng = np.random.default_rng(2)
+    clf = Classifier(cnn4(seed=0, dtype=np.float64))
+    x = rng.uniform(0.3, 0.7, (64, 28, 28))
+    w = rng.standard_normal((64, 10))
+
+    def f():
+        return float((clf.forward(x) * w).sum())
+
+    f()
+    g = clf.backward(w)
+    assert len(clf._engine()._slices) == 2
+    idx = rng.choice(x.size, 16, replace=False)
+    idx[:8] = rng.choice(np.arange(32 * 784, x.size), 8, replace=False)    # half in the second slice
+    num = numerical_grad(f, x, idx, h=1e-5)
+    assert rel_error(g.reshape(-1)[idx], num) < 1e-6
+
+
+@needs_blas
+def test_parallel_pass_leaves_the_networks_own_layers_alone(two_threads):
+    net = cnn4(seed=0)
+    x = np.random.default_rng(3).random((100, 28, 28), dtype=np.float32)
+    net.forward(x[:5])
+    Classifier(net).forward(x)
+    assert net.relus[0].switch.shape[0] == 5       # still the switches of net.forward(x[:5])
+
+
+def test_small_batches_and_small_networks_stay_serial(two_threads):
+    rng = np.random.default_rng(4)
+    small = Classifier(cnn4(seed=0))
+    small.forward(rng.random((2 * parallel.MIN_SLICE - 1, 28, 28), dtype=np.float32))
+    assert small._engine()._slices == [slice(0, 2 * parallel.MIN_SLICE - 1)]
+    binary = Classifier(fc2(seed=0))
+    binary.forward(rng.random((500, 28, 28), dtype=np.float32))
+    assert binary._engine()._slices == [slice(0, 500)]
+    assert binary.net.relus[0].switch.shape == (500, 10)    # serial: on the network itself
+
+
+def test_one_thread_turns_the_parallel_path_off(monkeypatch):
+    monkeypatch.setenv("SPARSENET_THREADS", "1")
+    clf = Classifier(cnn4(seed=0))
+    clf.forward(np.zeros((200, 28, 28), np.float32))
+    assert clf._engine()._slices == [slice(0, 200)] and clf._engine().replicas == []
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "two", "1.5"])
+def test_a_bad_thread_count_is_a_clear_error(monkeypatch, value):
+    monkeypatch.setenv("SPARSENET_THREADS", value)
+    with pytest.raises(ValueError, match="SPARSENET_THREADS must be a whole number >= 1"):
+        Classifier(cnn4(seed=0)).forward(np.zeros((200, 28, 28), np.float32))
+
+
+def test_backward_needs_a_forward_and_one_seed_per_example(two_threads):
+    clf = Classifier(cnn4(seed=0))
+    with pytest.raises(RuntimeError, match="forward pass first"):
+        clf.backward(np.zeros((4, 10), np.float32))
+    clf.forward(np.zeros((100, 28, 28), np.float32))
+    with pytest.raises(ValueError, match="a seed for each of the 100 examples"):
+        clf.backward(np.zeros((99, 10), np.float32))
+
+
+@needs_blas
+def test_replicas_follow_the_network_when_it_changes(two_threads):
+    """New weights (load_state_dict writes in place) and a new dtype (astype) both reach
+    the replicas; a new front end on the classifier gets a new engine."""
+    rng = np.random.default_rng(5)
+    net, other = cnn4(seed=0, dtype=np.float64), cnn4(seed=7, dtype=np.float64)
+    clf = Classifier(net)
+    x = rng.random((100, 28, 28))
+    clf.forward(x)
+    net.load_state_dict(other.state_dict())
+    assert_same(clf.forward(x), other.forward(x))
+    net.astype(np.float32)
+    assert clf.forward(x).dtype == np.float32
+    clf.frontend = Sparsifier()
+    assert clf._engine().frontend is clf.frontend
+
+
+@needs_blas
+def test_blas_thread_count_is_restored_even_after_an_error():
+    blas = parallel._openblas()
+    before = blas.get()
+    try:
+        blas.set(2)
+        with pytest.raises(KeyError):
+            with parallel.single_threaded_blas():
+                assert blas.get() == 1
+                raise KeyError("boom")
+        assert blas.get() == 2
+    finally:
+        blas.set(before)
