@@ -31,7 +31,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 # A slice below this many images is not worth a thread: the dispatch (~0.1 ms) would cost
-# more than the work it shares. Networks much smaller than cnn4 (fc2) stay serial as well.
+# more than the work it shares. Networks much smaller than cnn4 (fc2) stay serial as well,
+# unless a front end (which costs far more than fc2 itself) comes before them.
 MIN_SLICE = 32
 MIN_PARAMETERS = 100_000
 
@@ -125,8 +126,8 @@ class DataParallel:
 
     Each core's slice runs on its own replica: ``net.replica()`` and a shallow copy of the
     front end (whose per-call state, like the layers', is reassigned, never written into).
-    A batch too small to share, or a network too small to gain, runs serially on ``net``
-    and ``frontend`` themselves. ``net``'s layers are not touched by a parallel pass, so
+    A batch too small to share, or a network too small to gain with no front end before it,
+    runs serially on ``net`` and ``frontend`` themselves. ``net``'s layers are not touched by a parallel pass, so
     read switches after ``net.forward``, not after this.
     """
 
@@ -138,7 +139,8 @@ class DataParallel:
 
     def _plan(self, B):
         n = workers()
-        if n < 2 or B < 2 * MIN_SLICE or _openblas().set is None or self.net.parameter_count() < MIN_PARAMETERS:
+        small = self.frontend is None and self.net.parameter_count() < MIN_PARAMETERS
+        if n < 2 or B < 2 * MIN_SLICE or _openblas().set is None or small:
             return [(self.net, self.frontend)], [slice(0, B)]
         n = min(n, B // MIN_SLICE)
         self.replicas = [r for r in self.replicas if r[0].dtype == self.net.dtype]   # after net.astype

@@ -185,3 +185,61 @@ def test_flatten_and_dropout_unchanged_by_the_fast_paths():
     x = np.arange(12.0).reshape(1, 3, 4)
     np.testing.assert_array_equal(Flatten().forward(x), x.reshape(1, 12))
     np.testing.assert_array_equal(Dropout(0.5).forward(x), x)
+
+
+# -- the Square Attack's step on the square alone ----------------------------------------------
+def plain_square(clf, x, y, eps, queries, p_init=0.8, rng=None):
+    """The Square Attack as first written: every step builds the whole-image proposal
+    old + 2 eps sign 1[inside] and projects all of it."""
+    from sparsenet.attacks.common import margin, project
+    from sparsenet.attacks.square_attack import square_size_share
+    from sparsenet.models import predictions
+    rng = np.random.default_rng(rng)
+    n, h, w = x.shape
+    stripes = rng.choice(np.array([-eps, eps], x.dtype), size=(n, 1, w))
+    best = x.copy()
+    todo = np.flatnonzero(clf.predict(x) == y)
+    best[todo] = project(x[todo] + stripes[todo], x[todo], eps)
+    logits = clf.forward(best)
+    m_best = -margin(logits, y)
+    fooled = (predictions(logits) != y) | ~np.isin(np.arange(n), todo)
+    rows, cols = np.arange(h), np.arange(w)
+    for i in range(queries - 1):
+        s = min(max(int(round(np.sqrt(square_size_share(p_init, i, queries) * h * w))), 1), h - 1)
+        top, left = rng.integers(0, h - s, size=n), rng.integers(0, w - s, size=n)
+        sign = rng.choice(np.array([-1, 1], x.dtype), size=n)
+        act = np.flatnonzero(~fooled)
+        if not len(act):
+            break
+        inside = ((rows >= top[act, None]) & (rows < top[act, None] + s))[:, :, None] & \
+                 ((cols >= left[act, None]) & (cols < left[act, None] + s))[:, None, :]
+        old = best[act]
+        proposal = project(old + 2 * eps * sign[act, None, None] * inside, x[act], eps)
+        same = ~(np.abs(proposal - old) > 1e-7).reshape(len(act), -1).any(axis=1)
+        if same.any():
+            flip = act[same]
+            proposal[same] = project(old[same] - 2 * eps * sign[flip, None, None] * inside[same], x[flip], eps)
+        logits = clf.forward(proposal)
+        m = -margin(logits, y[act])
+        hit = predictions(logits) != y[act]
+        keep = (m < m_best[act]) | hit
+        best[act[keep]] = proposal[keep]
+        m_best[act[keep]] = m[keep]
+        fooled[act[hit]] = True
+    return best
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_square_steps_on_the_square_alone_give_the_whole_image_result(dtype):
+    """Same draws, same proposals, same decisions: the returned images are identical. The
+    images touch 0 and 1 so the [0, 1] clip acts, and 300 queries run every stage of p."""
+    from sparsenet import attacks
+    from sparsenet.models import Classifier, fc2
+    rng = np.random.default_rng(0)
+    clf = Classifier(fc2(seed=3, dtype=dtype))
+    x = np.clip(rng.uniform(-0.3, 1.3, (60, 28, 28)), 0, 1).astype(dtype)
+    y = clf.predict(x)
+    got = attacks.square(clf, x, y, 0.02, queries=300, rng=5)
+    want = plain_square(clf, x, y, 0.02, queries=300, rng=5)
+    assert 0 < (clf.predict(got) != y).mean() < 1            # some fooled, some ran to the end
+    np.testing.assert_array_equal(got, want)

@@ -49,7 +49,6 @@ def square(clf, x, y, eps, queries=5000, p_init=0.8, rng=None, batch_size=1000, 
     fooled = np.ones(n, bool)
     fooled[todo] = False
     _score(clf, best, y, todo, m_best, fooled, batch_size)
-    rows, cols = np.arange(h), np.arange(w)
     for i in range(queries - 1):
         # Draws for every example, used or not: each example's draws depend on i alone.
         s = min(max(int(round(np.sqrt(square_size_share(p_init, i, queries) * h * w))), 1), h - 1)
@@ -58,16 +57,20 @@ def square(clf, x, y, eps, queries=5000, p_init=0.8, rng=None, batch_size=1000, 
         act = np.flatnonzero(~fooled)
         if not len(act):
             break
-        inside = ((rows >= top[act, None]) & (rows < top[act, None] + s))[:, :, None] & \
-                 ((cols >= left[act, None]) & (cols < left[act, None] + s))[:, None, :]
-        old = best[act]
-        proposal = project(old + 2 * eps * sign[act, None, None] * inside, x[act], eps)
+        # Only the square changes: outside it the proposal is the current point, which is
+        # already in the ball (projecting it again would return it unchanged). So the step
+        # is computed on the s x s patches alone, gathered by fancy indexing.
+        r = (top[act, None] + np.arange(s))[:, :, None]         # (A, s, 1) rows of each square
+        c = (left[act, None] + np.arange(s))[:, None, :]        # (A, 1, s) its columns
+        a = act[:, None, None]
+        old, lo = best[a, r, c], x[a, r, c]
+        patch = project(old + 2 * eps * sign[act, None, None], lo, eps)
         # A square already at that sign changes nothing: try the other sign there.
-        same = ~(np.abs(proposal - old) > 1e-7).reshape(len(act), -1).any(axis=1)
+        same = ~(np.abs(patch - old) > 1e-7).reshape(len(act), -1).any(axis=1)
         if same.any():
-            flip = act[same]
-            proposal[same] = project(old[same] - 2 * eps * sign[flip, None, None] * inside[same],
-                                     x[flip], eps)
+            patch[same] = project(old[same] - 2 * eps * sign[act[same], None, None], lo[same], eps)
+        proposal = best[act]
+        proposal[np.arange(len(act))[:, None, None], r, c] = patch
         _accept(clf, proposal, y, act, best, m_best, fooled, batch_size)
         if log and (i + 2) % 500 == 0:
             log(f"  Square: {i + 2}/{queries} queries, {100 * fooled[todo].mean() if len(todo) else 0:.1f}% "
