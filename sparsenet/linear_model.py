@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import parallel
 from .layers import MaxPool2D, ReLU
 
 
@@ -57,18 +58,20 @@ def propagate_equivalent_linear(net, x, batch_size=500):
     multiplication by the transposed Jacobian, i.e. by W_eq(x)^T. So the L rows of
     W_eq come from one backward pass with the L unit seeds, run for all logits at
     once: each example is repeated L times in the batch (all copies share the
-    switches of x), and copy i is seeded with e_i.
+    switches of x), and copy i is seeded with e_i. (The passes run data-parallel over
+    the cores, ``parallel.DataParallel``: each copy's row depends on that copy alone.)
     """
     x = np.asarray(x)
     L, N = net.n_logits, int(np.prod(net.input_shape))
     W_eq = np.empty((len(x), L, N), dtype=net.dtype)
     y = np.empty((len(x), L), dtype=net.dtype)
     per_chunk = max(1, batch_size // L)
+    engine = parallel.DataParallel(net)
     for start in range(0, len(x), per_chunk):
         xb = x[start:start + per_chunk]
-        logits = net.forward(np.repeat(xb, L, axis=0))
+        logits = engine.forward(np.repeat(xb, L, axis=0))
         seeds = np.tile(np.eye(L, dtype=net.dtype), (len(xb), 1))
-        W_eq[start:start + len(xb)] = net.backward(seeds, param_grads=False).reshape(len(xb), L, N)
+        W_eq[start:start + len(xb)] = engine.backward(seeds).reshape(len(xb), L, N)
         y[start:start + len(xb)] = logits[::L]
     b_eq = np.einsum("bln,bn->bl", W_eq, x.reshape(len(x), N).astype(net.dtype)) - y
     return W_eq, b_eq
