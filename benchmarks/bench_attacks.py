@@ -16,7 +16,7 @@ import tracemalloc
 
 import numpy as np
 
-from timing import machine, rates  # benchmarks/timing.py (puts the repo on sys.path)
+from timing import interleaved_rates, machine, rates  # benchmarks/timing.py (puts the repo on sys.path)
 
 from sparsenet import attacks
 from sparsenet.frontend import Sparsifier
@@ -39,9 +39,12 @@ def main():
     out = {}
     # No example is ever fooled here (random labels on random images stay at ~10% accuracy, and
     # stop_on_success is off), so every iteration runs on all 500 images.
-    for name, clf in (("pgd", plain), ("pgd_frontend", front)):
-        out[name] = rates(lambda: attacks.pgd(clf, x, y, 0.25, 0.0125, its, rng=0), len(x) * its, reps)
-    out["frontend_share"] = 1 - out["pgd_frontend"]["mean"] / out["pgd"]["mean"]
+    # With and without the front end in turn (the machine's speed drifts between sittings), and
+    # the front end's share from the medians.
+    out |= interleaved_rates({name: (lambda clf=clf: attacks.pgd(clf, x, y, 0.25, 0.0125, its, rng=0))
+                              for name, clf in (("pgd", plain), ("pgd_frontend", front))},
+                             len(x) * its, max(reps, 5))
+    out["frontend_share"] = 1 - out["pgd_frontend"]["median"] / out["pgd"]["median"]
     # APGD and Square attack only correctly classified examples and drop the fooled ones: give
     # them the network's own labels and a budget too small to fool any. The untrained network's
     # margins are tiny: ε = 0.01 fooled 77% of the images within 10 APGD steps (the rate then

@@ -5,10 +5,15 @@ Python overhead (the same step on a batch of 1, whose products are negligible) a
 rest: memory traffic and elementwise work (im2col copies, slice-adds, max-pool, masks,
 temporaries). The last line is one JSON object.
 
+It profiles the serial engine (``SPARSENET_THREADS=1``): in the data-parallel path each
+core does this same work on its slice of the batch, and a wrapper timing products in two
+threads at once would add up both. ``bench_attacks.py`` gives the parallel rates.
+
     python benchmarks/profile_engine.py [--repeats 10]
 """
 import argparse
 import json
+import os
 import statistics
 import time
 
@@ -95,6 +100,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=10)
     args = ap.parse_args()
+    os.environ["SPARSENET_THREADS"] = "1"
     np.matmul = timed_matmul
     try:
         out = {}

@@ -15,14 +15,22 @@ if str(ROOT) not in sys.path:          # the package is imported from the clone,
 def rates(fn, items, repeats=10):
     """items / time of ``repeats`` calls of fn, after one warm-up call: the rate of the mean
     time (what PyTorch's own numbers report), the median rate and the best rate."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
+    return interleaved_rates({"fn": fn}, items, repeats)["fn"]
+
+
+def interleaved_rates(fns, items, repeats=10):
+    """``rates`` of several functions ({name: fn}) taken in turn, one call of each per round,
+    so that a machine whose speed drifts slows them all alike: their ratio is what holds."""
+    for fn in fns.values():
         fn()
-        times.append(time.perf_counter() - t)
-    return {"mean": items / statistics.mean(times), "median": items / statistics.median(times),
-            "best": items / min(times)}
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+    return {name: {"mean": items / statistics.mean(ts), "median": items / statistics.median(ts),
+                   "best": items / min(ts)} for name, ts in times.items()}
 
 
 def best_rate(fn, items, repeats=10):

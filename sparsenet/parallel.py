@@ -87,34 +87,44 @@ class _OpenBLAS:
 
 _blas = None
 _lock = threading.Lock()
-_pool = None
+_pool = None              # (workers, ThreadPoolExecutor)
+_held = [0, None]         # blocks inside single_threaded_blas, and the thread count to restore
 
 
 def _openblas():
     global _blas
-    if _blas is None:
-        _blas = _OpenBLAS()
-    return _blas
+    with _lock:
+        if _blas is None:
+            _blas = _OpenBLAS()
+        return _blas
 
 
 @contextlib.contextmanager
 def single_threaded_blas():
-    """BLAS on one thread inside the block (each of our threads then owns one core)."""
+    """BLAS on one thread inside the block (each of our threads then owns one core). Blocks
+    may overlap (two classifiers used from two user threads): the first one in sets the
+    count, the last one out restores it."""
     blas = _openblas()
-    before = blas.get()
-    blas.set(1)
+    with _lock:
+        if _held[0] == 0:
+            _held[1] = blas.get()
+            blas.set(1)
+        _held[0] += 1
     try:
         yield
     finally:
-        blas.set(before)
+        with _lock:
+            _held[0] -= 1
+            if _held[0] == 0:
+                blas.set(_held[1])
 
 
 def _executor(n):
     global _pool
     with _lock:
-        if _pool is None or _pool._max_workers != n:
-            _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="sparsenet")
-        return _pool
+        if _pool is None or _pool[0] != n:
+            _pool = (n, ThreadPoolExecutor(max_workers=n, thread_name_prefix="sparsenet"))
+        return _pool[1]
 
 
 class DataParallel:

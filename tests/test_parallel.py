@@ -163,3 +163,21 @@ def test_blas_thread_count_is_restored_even_after_an_error():
         assert blas.get() == 2
     finally:
         blas.set(before)
+
+
+@needs_blas
+def test_overlapping_single_threaded_blocks_restore_the_count_once_all_have_left():
+    blas = parallel._openblas()
+    before = blas.get()
+    try:
+        blas.set(2)
+        outer = parallel.single_threaded_blas()
+        inner = parallel.single_threaded_blas()
+        outer.__enter__()
+        inner.__enter__()
+        outer.__exit__(None, None, None)        # the first one out must not restore yet
+        assert blas.get() == 1
+        inner.__exit__(None, None, None)
+        assert blas.get() == 2
+    finally:
+        blas.set(before)
