@@ -137,15 +137,14 @@ class DataParallel:
     Each core's slice runs on its own replica: ``net.replica()`` and a shallow copy of the
     front end (whose per-call state, like the layers', is reassigned, never written into).
     A batch too small to share, or a network too small to gain with no front end before it,
-    runs serially on ``net`` and ``frontend`` themselves. ``net``'s layers are not touched by a parallel pass, so
-    read switches after ``net.forward``, not after this.
+    runs serially on ``net`` and ``frontend`` themselves. A parallel pass leaves ``net``'s
+    own layers alone, so read switches after ``net.forward``, not after this.
     """
 
     def __init__(self, net, frontend=None):
         self.net, self.frontend = net, frontend
         self.replicas = []     # (network, front end) per worker, kept: their buffers are reused
-        self._slices = None    # the slices of the last forward
-        self._x = None
+        self._x = self._models = self._slices = None    # the last forward's input and its split
 
     def _plan(self, B):
         n = workers()
