@@ -37,6 +37,7 @@ STATS = ["tests/test_mutation_survivors.py", "tests/test_statistics.py", "tests/
 ADAPTIVE = ["tests/test_mutation_survivors.py", "tests/test_adaptive.py", "tests/test_experiments.py"]
 REPORT = ["tests/test_experiments.py"]
 PLOTS = ["tests/test_plots.py"]
+PARALLEL = ["tests/test_parallel.py"]
 
 # The planted bug of files-3, spelled in two pieces so that no source line of the project
 # (this one included) reads like an unpickling np.load.
@@ -356,9 +357,12 @@ MUTANTS = [
     M("square-5", "sparsenet/attacks/square_attack.py",
       "proposal = project(old + 2 * eps * sign[act, None, None] * inside, x[act], eps)",
       "proposal = np.clip(old + 2 * eps * sign[act, None, None] * inside, 0, 1)", ADAPTIVE_ATTACKS,
-      "proposals clipped to [0, 1] only, not projected on the eps-ball"),
+      "proposals clipped to [0, 1] only, not projected on the eps-ball",
+      alt=[("patch = project(old + 2 * eps * sign[act, None, None], lo, eps)",
+            "patch = np.clip(old + 2 * eps * sign[act, None, None], 0, 1)")]),
     M("square-6", "sparsenet/attacks/square_attack.py", "(rows < top[act, None] + s)", "(rows <= top[act, None] + s)",
-      ADAPTIVE_ATTACKS, "the square has s + 1 rows (off-by-one)"),
+      ADAPTIVE_ATTACKS, "the square has s + 1 rows (off-by-one)",
+      alt=[("r = (top[act, None] + np.arange(s))[:, :, None]", "r = (top[act, None] + np.arange(s + 1))[:, :, None]")]),
     M("square-7", "sparsenet/attacks/square_attack.py",
       "    todo = todo[clf.predict(x[todo], batch_size) == y[todo]]\n", "", ADAPTIVE_ATTACKS, "examples misclassified when clean are perturbed too (dropped mask)"),
 
@@ -385,6 +389,18 @@ MUTANTS = [
     M("cw-4", "sparsenet/attacks/cw.py", "                seed = seed[:, 1:]       # the network's one logit",
       "                seed = np.abs(seed[:, 1:])       # the network's one logit", CW,
       "C&W on a one-logit network pushes label-0 examples the wrong way (sign lost)"),
+
+    # -- the data-parallel evaluation path (parallel.py) ------------------------------
+    M("parallel-1", "sparsenet/parallel.py", "g = net.backward(seed[s], param_grads=False)",
+      "g = net.backward(seed[s][::-1], param_grads=False)", PARALLEL,
+      "each slice's backward gets its seeds in reverse order"),
+    M("parallel-2", "sparsenet/layers.py", "        twin._buffers = {}", "        pass", PARALLEL,
+      "conv replicas share their column buffers (two threads write one buffer)"),
+    M("parallel-3", "sparsenet/parallel.py", "            if _held[0] == 0:\n                blas.set(_held[1])",
+      "            blas.set(_held[1])", PARALLEL, "the first single-threaded block to leave restores BLAS's threads"),
+    M("parallel-4", "sparsenet/parallel.py", "return np.concatenate([f.result() for f in futures])",
+      "return np.concatenate([f.result() for f in futures][::-1])", PARALLEL + LINEAR,
+      "the slices' results are joined in the wrong order"),
 
     # -- error bars (stats.py) --------------------------------------------------------
     M("stats-1", "sparsenet/stats.py", "center = (p + z * z / (2 * n)) / denom", "center = (p + z * z / n) / denom",
