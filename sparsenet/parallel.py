@@ -20,13 +20,13 @@ can set (OpenBLAS, as in NumPy's wheels) it is off too.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import copy
 import ctypes
 import glob
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -123,7 +123,7 @@ def _executor(n):
     global _pool
     with _lock:
         if _pool is None or _pool[0] != n:
-            _pool = (n, ThreadPoolExecutor(max_workers=n, thread_name_prefix="sparsenet"))
+            _pool = (n, concurrent.futures.ThreadPoolExecutor(max_workers=n, thread_name_prefix="sparsenet"))
         return _pool[1]
 
 
@@ -164,10 +164,16 @@ class DataParallel:
         pool = _executor(len(slices))
         with single_threaded_blas():
             futures = [pool.submit(fn, *model, s) for model, s in zip(models, slices)]
+            # All finish before any error is raised: a slice still running on its replica
+            # when the next pass starts would share that replica's state with it.
+            concurrent.futures.wait(futures)
             return np.concatenate([f.result() for f in futures])
 
     def forward(self, x):
-        self._x = x = np.asarray(x)
+        x = np.asarray(x)
+        if x.ndim == 0:                  # not a batch: the network's own check says what it expects
+            self.net._check_input(x)
+        self._x = x
         self._models, self._slices = self._plan(len(x))
 
         def run(net, frontend, s):

@@ -150,34 +150,72 @@ def test_replicas_follow_the_network_when_it_changes(two_threads):
     assert clf._engine().frontend is clf.frontend
 
 
-@needs_blas
-def test_blas_thread_count_is_restored_even_after_an_error():
+@pytest.fixture
+def blas_at_two():
+    """OpenBLAS set to two threads for the test, and put back as it was afterwards."""
     blas = parallel._openblas()
     before = blas.get()
-    try:
-        blas.set(2)
-        with pytest.raises(KeyError):
-            with parallel.single_threaded_blas():
-                assert blas.get() == 1
-                raise KeyError("boom")
-        assert blas.get() == 2
-    finally:
-        blas.set(before)
+    blas.set(2)
+    yield blas
+    blas.set(before)
 
 
 @needs_blas
-def test_overlapping_single_threaded_blocks_restore_the_count_once_all_have_left():
-    blas = parallel._openblas()
-    before = blas.get()
-    try:
-        blas.set(2)
-        outer = parallel.single_threaded_blas()
-        inner = parallel.single_threaded_blas()
-        outer.__enter__()
-        inner.__enter__()
-        outer.__exit__(None, None, None)        # the first one out must not restore yet
-        assert blas.get() == 1
-        inner.__exit__(None, None, None)
-        assert blas.get() == 2
-    finally:
-        blas.set(before)
+def test_blas_thread_count_is_restored_even_after_an_error(blas_at_two):
+    with pytest.raises(KeyError):
+        with parallel.single_threaded_blas():
+            assert blas_at_two.get() == 1
+            raise KeyError("boom")
+    assert blas_at_two.get() == 2
+
+
+@needs_blas
+def test_overlapping_single_threaded_blocks_restore_the_count_once_all_have_left(blas_at_two):
+    outer, inner = parallel.single_threaded_blas(), parallel.single_threaded_blas()
+    outer.__enter__()
+    inner.__enter__()
+    outer.__exit__(None, None, None)        # the first one out must not restore yet
+    assert blas_at_two.get() == 1
+    inner.__exit__(None, None, None)
+    assert blas_at_two.get() == 2
+
+
+@needs_blas
+def test_bad_input_on_the_parallel_path_is_the_serial_paths_clear_error(two_threads, blas_at_two):
+    """An error raised in one slice's thread reaches the caller as it is, after every slice
+    has finished, and BLAS gets its threads back."""
+    clf = Classifier(cnn4(seed=0), Sparsifier())
+    x = np.full((100, 28, 28), 0.5, np.float32)
+    x[70, 3, 3] = np.nan                                  # in the second slice
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        clf.forward(x)
+    x[70, 3, 3] = 1.5
+    with pytest.raises(ValueError, match=r"must lie in \[0, 1\]"):
+        clf.forward(x)
+    assert blas_at_two.get() == 2
+    with pytest.raises(ValueError, match="expects input of shape"):
+        Classifier(cnn4(seed=0)).forward(np.float32(0.5))
+    with pytest.raises(ValueError, match="expects input of shape"):
+        Classifier(cnn4(seed=0)).forward(np.zeros((100, 28, 27), np.float32))
+
+
+@needs_blas
+def test_a_failing_slice_waits_for_the_others_before_raising(two_threads):
+    """Otherwise the slice still running would share its replica with the next pass."""
+    import time
+
+    class SlowOrFailing:
+        finished = []
+
+        def __call__(self, x):
+            if x[0, 0, 0] < 0:
+                raise ValueError("first slice fails at once")
+            time.sleep(0.3)
+            SlowOrFailing.finished.append(len(x))
+            return x
+
+    x = np.zeros((100, 28, 28), np.float32)
+    x[0, 0, 0] = -1
+    with pytest.raises(ValueError, match="fails at once"):
+        Classifier(fc2(seed=0), SlowOrFailing()).forward(x)
+    assert SlowOrFailing.finished == [50]
