@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import parallel
+
 
 class SGD:
     """v <- mu v - lr g;  theta <- theta + v."""
@@ -19,10 +21,12 @@ class SGD:
 
     def step(self, grads):
         grads = _check_grads(self.params, grads)
-        for p, g, v in zip(self.params, grads, self.velocity):
-            v *= self.momentum
-            v -= p.dtype.type(self.lr) * g
-            p += v
+        parallel.elementwise(self._update, list(zip(self.params, grads, self.velocity)))
+
+    def _update(self, p, g, v):
+        v *= self.momentum
+        v -= p.dtype.type(self.lr) * g
+        p += v
 
 
 class Adam:
@@ -46,25 +50,27 @@ class Adam:
         theta <- theta - lr_t m / (sqrt(v) + eps),  lr_t = lr sqrt(1 - b2^t) / (1 - b1^t).
 
         In place, through one scratch array per parameter: every step is a handful of
-        passes over memory and allocates nothing."""
+        passes over memory and allocates nothing. The update is elementwise, so it runs on
+        pieces of the parameters side by side (``parallel.elementwise``), to the same bits."""
         grads = _check_grads(self.params, grads)
         self.t += 1
-        b1, b2 = self.beta1, self.beta2
-        lr_t = self.lr * np.sqrt(1 - b2 ** self.t) / (1 - b1 ** self.t)
-        for p, g, m, v, tmp in zip(self.params, grads, self.m, self.v, self._tmp):
-            c = p.dtype.type
-            m *= c(b1)
-            np.multiply(g, c(1 - b1), out=tmp)
-            m += tmp
-            v *= c(b2)
-            np.multiply(g, g, out=tmp)
-            tmp *= c(1 - b2)
-            v += tmp
-            np.sqrt(v, out=tmp)
-            tmp += c(self.eps)
-            np.divide(m, tmp, out=tmp)
-            tmp *= c(lr_t)
-            p -= tmp
+        self._lr_t = self.lr * np.sqrt(1 - self.beta2 ** self.t) / (1 - self.beta1 ** self.t)
+        parallel.elementwise(self._update, list(zip(self.params, grads, self.m, self.v, self._tmp)))
+
+    def _update(self, p, g, m, v, tmp):
+        c, b1, b2 = p.dtype.type, self.beta1, self.beta2
+        m *= c(b1)
+        np.multiply(g, c(1 - b1), out=tmp)
+        m += tmp
+        v *= c(b2)
+        np.multiply(g, g, out=tmp)
+        tmp *= c(1 - b2)
+        v += tmp
+        np.sqrt(v, out=tmp)
+        tmp += c(self.eps)
+        np.divide(m, tmp, out=tmp)
+        tmp *= c(self._lr_t)
+        p -= tmp
 
 
 def _check_grads(params, grads):

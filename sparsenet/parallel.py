@@ -13,7 +13,8 @@ changes nothing but rounding: OpenBLAS picks its kernels by matrix size and thre
 and a different kernel sums a product in another order (float32 results move in the last
 bits, as they do between machines). ``tests/test_parallel.py`` checks the parallel pass
 against the serial one to 1e-12 in float64. Training keeps the serial path: there the
-weight gradients sum over the whole batch.
+weight gradients sum over the whole batch. Only its optimizer step, elementwise, runs on
+pieces of the parameters side by side (``elementwise``), which changes no bit.
 
 ``SPARSENET_THREADS=1`` turns the parallel path off; without a BLAS whose thread count we
 can set (OpenBLAS, as in NumPy's wheels) it is off too.
@@ -127,6 +128,39 @@ def _executor(n):
         return _pool[1]
 
 
+def _map(fn, jobs, threads):
+    """[fn(*job) for job in jobs] on ``threads`` threads, BLAS on one thread throughout.
+    Every job finishes before any error is raised: a job still running on its replica when
+    the next pass starts would share that replica's state with it."""
+    with single_threaded_blas():
+        if threads < 2:
+            return [fn(*job) for job in jobs]
+        futures = [_executor(threads).submit(fn, *job) for job in jobs]
+        concurrent.futures.wait(futures)
+        return [f.result() for f in futures]
+
+
+def elementwise(fn, jobs):
+    """``fn(*arrays)`` for each tuple of same-shaped arrays in ``jobs``, where ``fn`` works
+    element by element, in place (an optimizer's update). Large arrays are cut into one
+    flat piece per worker and the pieces run side by side: each element sees the same
+    operations either way, so the result is the same bits."""
+    n = workers()
+    if n < 2 or sum(job[0].size for job in jobs) < MIN_PARAMETERS:
+        for job in jobs:
+            fn(*job)
+        return
+    pieces = []
+    for job in jobs:
+        if not all(a.flags.c_contiguous for a in job):   # no flat view to cut: run it whole
+            pieces.append(job)
+            continue
+        flat = [a.reshape(-1) for a in job]
+        bounds = np.linspace(0, flat[0].size, n + 1).astype(int)
+        pieces += [tuple(a[lo:hi] for a in flat) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
+    _map(fn, pieces, n)
+
+
 class DataParallel:
     """A front end (optional) and a network at evaluation, one batch slice per core.
 
@@ -161,13 +195,7 @@ class DataParallel:
     def _run(self, fn, models, slices):
         if len(slices) == 1:
             return fn(*models[0], slices[0])
-        pool = _executor(len(slices))
-        with single_threaded_blas():
-            futures = [pool.submit(fn, *model, s) for model, s in zip(models, slices)]
-            # All finish before any error is raised: a slice still running on its replica
-            # when the next pass starts would share that replica's state with it.
-            concurrent.futures.wait(futures)
-            return np.concatenate([f.result() for f in futures])
+        return np.concatenate(_map(fn, [(*model, s) for model, s in zip(models, slices)], len(slices)))
 
     def forward(self, x):
         x = np.asarray(x)

@@ -109,3 +109,29 @@ def test_a_gradient_list_of_the_wrong_length_is_refused(name):
     opt = OPTIMIZERS[name]([a, b], lr=0.1)
     with pytest.raises(ValueError, match="2 parameters"):
         opt.step([np.ones(2)])
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam"])
+def test_the_update_in_pieces_on_two_threads_is_the_same_bits_as_in_one_piece(monkeypatch, name):
+    """Parameters of cnn4's size are updated in pieces side by side (``parallel.elementwise``);
+    a missed, repeated or copied piece would leave elements unlike the one-thread update.
+    A non-contiguous parameter (a view) is updated whole, in place."""
+    rng = np.random.default_rng(0)
+    shapes = [(700, 300), (1000,), (5, 5, 20, 40), (3,)]
+    start = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    grads = [[rng.standard_normal(s).astype(np.float32) for s in shapes] for _ in range(3)]
+    results = []
+    for threads in ("1", "2"):
+        monkeypatch.setenv("SPARSENET_THREADS", threads)
+        base = np.zeros((400, 600), np.float32)
+        params = [p.copy() for p in start] + [base[:, :300]]       # the last is a view with no flat view
+        base[:, :300] = 1.0
+        opt = OPTIMIZERS[name](params, lr=0.01)
+        for g in grads:
+            opt.step(g + [np.full((400, 300), 0.5, np.float32)])
+        results.append(params)
+    for a, b, p0 in zip(*results, start + [None]):
+        np.testing.assert_array_equal(a, b)
+        if p0 is not None:
+            assert not np.array_equal(a, p0)
+    assert np.all(results[1][-1] < 1.0)                    # the view was updated in place

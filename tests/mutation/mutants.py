@@ -400,7 +400,13 @@ MUTANTS = [
       "            blas.set(_held[1])", PARALLEL, "the first single-threaded block to leave restores BLAS's threads"),
     M("parallel-4", "sparsenet/parallel.py", "return np.concatenate([f.result() for f in futures])",
       "return np.concatenate([f.result() for f in futures][::-1])", PARALLEL + LINEAR,
-      "the slices' results are joined in the wrong order"),
+      "the slices' results are joined in the wrong order",
+      alt=[("return [f.result() for f in futures]", "return [f.result() for f in futures][::-1]")]),
+    M("parallel-5", "sparsenet/parallel.py", "pieces += [tuple(a[lo:hi] for a in flat)",
+      "pieces += [tuple(a[lo:hi - 1] for a in flat)", ["tests/test_optim.py"],
+      "the optimizer's pieces leave out the last element of each"),
+    M("parallel-6", "sparsenet/parallel.py", "        if not all(a.flags.c_contiguous for a in job):", "        if False:",
+      ["tests/test_optim.py"], "a parameter with no flat view is cut anyway (its pieces are copies, the update is lost)"),
 
     # -- error bars (stats.py) --------------------------------------------------------
     M("stats-1", "sparsenet/stats.py", "center = (p + z * z / (2 * n)) / denom", "center = (p + z * z / n) / denom",
