@@ -36,6 +36,9 @@ import numpy as np
 # unless a front end (which costs far more than fc2 itself) comes before them.
 MIN_SLICE = 32
 MIN_PARAMETERS = 100_000
+# The optimizer updates a smaller array whole, in one thread: a bias or conv1's 500 weights
+# are less work than handing them to a thread.
+MIN_PIECE = 65_536
 
 
 def workers():
@@ -142,9 +145,9 @@ def _map(fn, jobs, threads):
 
 def elementwise(fn, jobs):
     """``fn(*arrays)`` for each tuple of same-shaped arrays in ``jobs``, where ``fn`` works
-    element by element, in place (an optimizer's update). Large arrays are cut into one
-    flat piece per worker and the pieces run side by side: each element sees the same
-    operations either way, so the result is the same bits."""
+    element by element, in place (an optimizer's update). Arrays of ``MIN_PIECE`` elements or
+    more are cut into one flat piece per worker, and all pieces run side by side: each element
+    sees the same operations either way, so the result is the same bits."""
     n = workers()
     if n < 2 or sum(job[0].size for job in jobs) < MIN_PARAMETERS:
         for job in jobs:
@@ -152,7 +155,7 @@ def elementwise(fn, jobs):
         return
     pieces = []
     for job in jobs:
-        if not all(a.flags.c_contiguous for a in job):   # no flat view to cut: run it whole
+        if job[0].size < MIN_PIECE or not all(a.flags.c_contiguous for a in job):   # small, or no flat view
             pieces.append(job)
             continue
         flat = [a.reshape(-1) for a in job]

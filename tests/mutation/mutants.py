@@ -405,7 +405,8 @@ MUTANTS = [
     M("parallel-5", "sparsenet/parallel.py", "pieces += [tuple(a[lo:hi] for a in flat)",
       "pieces += [tuple(a[lo:hi - 1] for a in flat)", ["tests/test_optim.py"],
       "the optimizer's pieces leave out the last element of each"),
-    M("parallel-6", "sparsenet/parallel.py", "        if not all(a.flags.c_contiguous for a in job):", "        if False:",
+    M("parallel-6", "sparsenet/parallel.py", "if job[0].size < MIN_PIECE or not all(a.flags.c_contiguous for a in job):",
+      "if job[0].size < MIN_PIECE:",
       ["tests/test_optim.py"], "a parameter with no flat view is cut anyway (its pieces are copies, the update is lost)"),
 
     # -- error bars (stats.py) --------------------------------------------------------
