@@ -1,0 +1,120 @@
+"""The numbers README.md quotes are the committed results' numbers (results/summary.json).
+
+Researchers quote the README, so a README that still quotes an earlier run is a wrong
+result. Each check builds the phrase the README must contain from summary.json and looks
+for it (line breaks and runs of spaces count as one space). After a regeneration, a failure
+here names the phrase to update. Values are rounded half up, as a person would write them.
+"""
+import json
+import re
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def readme():
+    return " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+
+
+@pytest.fixture(scope="module")
+def results():
+    return json.loads((ROOT / "results" / "summary.json").read_text(encoding="utf-8"))
+
+
+def fmt(value, digits):
+    """``value`` rounded half up to ``digits`` decimals (1.25 -> 1.3, 5.85 -> 5.9)."""
+    return str(Decimal(repr(float(value))).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP))
+
+
+def ours(results, key):
+    """Our value of a summary entry ({"ours": ..., "paper": ...} or a bare value)."""
+    entry = results[key]
+    return entry["ours"] if isinstance(entry, dict) else entry
+
+
+def assert_quoted(readme, phrase):
+    if phrase not in readme:
+        words = phrase.split()
+        near = [m.start() for m in re.finditer(re.escape(" ".join(words[:3])), readme)]
+        context = readme[near[0]:near[0] + len(phrase) + 20] if near else "(its first words do not occur)"
+        pytest.fail(f"README.md should say\n  {phrase}\nbut says\n  {context}")
+
+
+def test_readme_quotes_the_headline_tables(readme, results):
+    two = lambda k: fmt(ours(results, k), 2)            # noqa: E731
+    paper = lambda k: fmt(results[k]["paper"], 2)       # noqa: E731
+    rows = {"locally linear": "ll", "FGSM": "fgsm", "iterative FGSM (δ = ε/20, 80 its)": "ifgsm",
+            "MI-FGSM": "mifgsm", "PGD": "pgd"}
+    for label, key in rows.items():
+        none, front = f"table1/{key}/none", f"table1/{key}/frontend"
+        front_cell = two(front)
+        if key == "ll":
+            front_cell += f" (semi-white box: {two('table1/ll-semi-white/frontend')})"
+        assert_quoted(readme, f"| {label} | {paper(none)} | {two(none)} | {paper(front)} | {front_cell} |")
+    for label, d, extra in (("MNIST 3 vs 7: no defense / sparse net / front end", "mnist", ""),
+                            ("Fashion-MNIST T-shirt vs Pullover: same", "fashion",
+                             f"; white box {two('table2/fashion/frontend-white')}")):
+        cells = [f"table2/{d}/{defense}" for defense in ("none", "sparse", "frontend")]
+        means = " / ".join(two(f"{c}/mean") for c in cells)
+        assert_quoted(readme, f"| {label} | {' / '.join(paper(c) for c in cells)} | "
+                              f"{' / '.join(two(c) for c in cells)} ({means}{extra}) |")
+
+
+def test_readme_quotes_the_clean_accuracies(readme, results):
+    def cell(key):
+        return f"{fmt(ours(results, key), 2)}% ({'paper ' if key == 'b2/cnn4/none' else ''}{results[key]['paper']:g})"
+    assert_quoted(readme, f"Clean accuracy (Appendix B.2): cnn4 {cell('b2/cnn4/none')}, with the front end "
+                          f"{cell('b2/cnn4/frontend')}; fc2 MNIST {cell('b2/fc2-mnist/none')}, with the front end "
+                          f"{cell('b2/fc2-mnist/frontend')}; fc2 Fashion {cell('b2/fc2-fashion/none')}.")
+
+
+def test_readme_quotes_the_adaptive_evaluation(readme, results):
+    value = lambda k: ours(results, k)      # noqa: E731
+    one = lambda k: fmt(value(k), 1)                                                       # noqa: E731
+    a = "adaptive/cnn4/frontend"
+    assert_quoted(readme, f"cnn4 keeps {one('table1/pgd/frontend')}% of the test set under PGD's final iterate "
+                          f"(paper: {fmt(results['table1/pgd/frontend']['paper'], 1)}%)")
+    lo, hi = value(f"{a}/worst_case/ci95")
+    assert_quoted(readme, f"leaves **{one(a + '/worst_case')}% (95% CI {fmt(lo, 1)}–{fmt(hi, 1)})**")
+    # "the best gradient attack ... (APGD-T)": APGD-T must be the strongest gradient attack alone.
+    alone = {k: value(f"{a}/{k}") for k in ("apgd-ce/exact", "apgd-ce/straight-through", "apgd-ce/bpda",
+                                             "apgd-dlr/exact", "apgd-t/exact")}
+    assert min(alone, key=alone.get) == "apgd-t/exact", alone
+    assert_quoted(readme, f"Square alone leaves {one(a + '/square')}% of the first 500 images where the best "
+                          f"gradient attack leaves {one(a + '/apgd-t/exact')}% (APGD-T) and APGD-CE {one(a + '/apgd-ce')}%")
+    m = "adaptive/fc2-mnist/frontend"
+    gradient = min(value(f"{m}/{k}") for k in ("apgd-ce/exact", "apgd-ce/straight-through", "apgd-ce/bpda",
+                                               "apgd-margin/exact"))
+    assert_quoted(readme, f"{one(m + '/worst_case')}% worst case on MNIST 3-vs-7 (Square {one(m + '/square')}%, "
+                          f"gradient attacks ≥ {int(gradient)}%; the paper's locally linear attack: "
+                          f"{one('table2/mnist/frontend')}%), and {one('adaptive/fc2-fashion/frontend/worst_case')}% "
+                          f"on Fashion-MNIST (paper: {fmt(results['table2/fashion/frontend']['paper'], 1)}%)")
+    for d in ("mnist", "fashion"):      # "leaves exactly the locally linear attack's ..."
+        assert value(f"adaptive/fc2-{d}/sparse/worst_case") == value(f"table2/{d}/sparse")
+    assert_quoted(readme, f"leaves exactly the locally linear attack's {one('table2/mnist/sparse')}% (MNIST) and "
+                          f"{one('table2/fashion/sparse')}% (Fashion-MNIST), the paper's Table 2 cells "
+                          f"({fmt(results['table2/mnist/sparse']['paper'], 1)}, "
+                          f"{fmt(results['table2/fashion/sparse']['paper'], 1)})")
+    undefended = [value(f"adaptive/{n}/none/worst_case") for n in ("cnn4", "fc2-mnist", "fc2-fashion")]
+    assert_quoted(readme, f"Without a defense every network falls to {fmt(min(undefended), 0)}–"
+                          f"{fmt(max(undefended), 1)}%")
+
+
+def test_readme_quotes_the_extended_studies(readme, results):
+    one = lambda k: fmt(ours(results, k), 1)      # noqa: E731
+    span = lambda k: f"{one(f'table1/{k}/min')}–{one(f'table1/{k}/max')}%"      # noqa: E731
+    assert_quoted(readme, f"the front-end cnn4 keeps {span('pgd/frontend')} under PGD "
+                          f"(paper {results['table1/pgd/frontend']['paper']:g}) and {span('fgsm/frontend')} under FGSM "
+                          f"({results['table1/fgsm/frontend']['paper']:g}); undefended FGSM spreads from "
+                          f"{one('table1/fgsm/none/min')}% to {one('table1/fgsm/none/max')}% "
+                          f"(paper {results['table1/fgsm/none']['paper']:g})")
+    rhos, bases = ("0.01", "0.02", "0.03", "0.05", "0.1"), ("cdf97", "haar", "db4", "dct")
+    for label, keys in (("ρ = 1 / 2 / 3 / 5 / 10% (CDF 9/7)", [f"rho/{r}" for r in rhos]),
+                        ("basis CDF 9/7 / Haar / db4 / DCT (ρ = 3%)", [f"basis/{b}" for b in bases])):
+        columns = [" / ".join(one(f"{k}/{m}") for k in keys) for m in ("clean", "pgd", "worst_case")]
+        assert_quoted(readme, f"| {label} | {' | '.join(columns)} |")
+    assert_quoted(readme, f"(PGD {one('levels/cnn4/2/pgd')}% against {one('levels/cnn4/1/pgd')}% at level 1")
