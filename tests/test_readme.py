@@ -32,15 +32,19 @@ def fmt(value, digits):
 
 def ours(results, key):
     """Our value of a summary entry ({"ours": ..., "paper": ...} or a bare value)."""
+    if key not in results:
+        pytest.fail(f"results/summary.json has no {key!r}; the README quotes the committed "
+                    f"`python run_all.py --extended` run, whose results hold it")
     entry = results[key]
     return entry["ours"] if isinstance(entry, dict) else entry
 
 
 def assert_quoted(readme, phrase):
     if phrase not in readme:
-        words = phrase.split()
-        near = [m.start() for m in re.finditer(re.escape(" ".join(words[:3])), readme)]
-        context = readme[near[0]:near[0] + len(phrase) + 20] if near else "(its first words do not occur)"
+        words = phrase.split()     # show the README from the phrase's first words up to its first number
+        lead = next((i for i, w in enumerate(words) if re.match(r"[(*]*\d", w)), len(words))
+        near = readme.find(" ".join(words[:max(lead, 1)]))
+        context = readme[near:near + len(phrase) + 20] if near >= 0 else "(its first words do not occur)"
         pytest.fail(f"README.md should say\n  {phrase}\nbut says\n  {context}")
 
 
