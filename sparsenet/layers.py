@@ -44,8 +44,11 @@ class Layer:
     def replica(self):
         """This layer with the same ``params`` (the very arrays) but state of its own, so
         another thread can run it on other examples (``parallel.DataParallel``). The state
-        a forward pass keeps is reassigned, never written into, so a shallow copy is enough."""
-        return copy.copy(self)
+        a forward pass keeps is reassigned, never written into, so a shallow copy is enough;
+        the gradients are written into, so each replica has its own."""
+        twin = copy.copy(self)
+        twin.grads = {k: np.zeros_like(v) for k, v in self.grads.items()}
+        return twin
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
@@ -335,15 +338,25 @@ class Dropout(Layer):
             raise ValueError(f"dropout probability must be in [0, 1), got {p}")
         self.p, self.rng = float(p), np.random.default_rng(rng)
         self.mask = None
+        self.draws = None     # uniform draws for the next training pass, if made beforehand
 
     def config(self):
         return {"p": self.p}
+
+    def uniform(self, shape, dtype):
+        """Uniform draws in [0, 1) of ``shape``, what a mask is made from. Parallel training
+        makes them for a whole batch and hands each slice its rows (``draws``)."""
+        return self.rng.random(shape, dtype=np.float32 if dtype == np.float32 else np.float64)
 
     def forward(self, x, train=False):
         if not train or self.p == 0.0:
             self.mask = None
             return x
-        keep = self.rng.random(x.shape, dtype=np.float32 if x.dtype == np.float32 else np.float64)
+        keep, self.draws = self.draws, None
+        if keep is None:
+            keep = self.uniform(x.shape, x.dtype)
+        elif keep.shape != x.shape:
+            raise ValueError(f"Dropout was handed draws of shape {keep.shape} for input of shape {x.shape}")
         self.mask = (keep >= self.p) * x.dtype.type(1.0 / (1.0 - self.p))
         return x * self.mask
 

@@ -12,9 +12,13 @@ Every example's logits and input gradient depend on that example alone, so the s
 changes nothing but rounding: OpenBLAS picks its kernels by matrix size and thread count,
 and a different kernel sums a product in another order (float32 results move in the last
 bits, as they do between machines). ``tests/test_parallel.py`` checks the parallel pass
-against the serial one to 1e-12 in float64. Training keeps the serial path: there the
-weight gradients sum over the whole batch. Only its optimizer step, elementwise, runs on
-pieces of the parameters side by side (``elementwise``), which changes no bit.
+against the serial one to 1e-12 in float64.
+
+Training (``DataParallelTraining``) cuts its batch into slices of a fixed size instead, and
+sums the slices' weight gradients: the slicing, and so every rounding, is the same on any
+number of cores, and a trained network does not depend on the machine it was trained on.
+Its optimizer step, elementwise, runs on pieces of the parameters side by side
+(``elementwise``), which changes no bit.
 
 ``SPARSENET_THREADS=1`` turns the parallel path off; without a BLAS whose thread count we
 can set (OpenBLAS, as in NumPy's wheels) it is off too.
@@ -31,6 +35,8 @@ import threading
 
 import numpy as np
 
+from .layers import Dropout
+
 # A slice below this many images is not worth a thread: the dispatch (~0.1 ms) would cost
 # more than the work it shares. Networks much smaller than cnn4 (fc2) stay serial as well,
 # unless a front end (which costs far more than fc2 itself) comes before them.
@@ -39,6 +45,11 @@ MIN_PARAMETERS = 100_000
 # The optimizer updates a smaller array whole, in one thread: a bias or conv1's 500 weights
 # are less work than handing them to a thread.
 MIN_PIECE = 65_536
+
+# Training slices hold about this many images, whatever the core count: a batch of 128 is
+# two slices, which keep two cores busy, and each slice's columns (conv2: 64 x 100 rows of
+# 501) stay within a few MB.
+TRAIN_SLICE = 64
 
 
 def workers():
@@ -224,3 +235,86 @@ class DataParallel:
             g = net.backward(seed[s], param_grads=False)
             return g if frontend is None else frontend.vjp(x[s], g)
         return self._run(run, self._models, self._slices)
+
+
+class DataParallelTraining:
+    """A network's training passes, a batch cut into slices of about ``TRAIN_SLICE`` images,
+    the slices run on up to ``workers()`` threads.
+
+    ``forward(x)`` : (B, *input_shape) -> logits (B, L), as ``net.forward(x, train=True)``;
+    ``backward(grad)`` : grad (B, L) = dJ/dlogits -> None, leaving dJ/dθ in ``net``'s own
+    ``grads``, as ``net.backward(grad, input_grad=False)`` does.
+
+    J sums over the batch's examples (``losses.cross_entropy`` puts the 1/B of the mean into
+    grad), so dJ/dθ is the sum of the slices' dJ/dθ, each computed on its own replica (its own
+    ``grads``, the network's parameter arrays) and added up in slice order. Dropout draws
+    its masks for the whole batch from each ``Dropout``'s own generator in the calling thread,
+    as the serial pass does, and each slice takes its rows: the masks are the serial ones.
+
+    The slices are the same however many threads run them (one thread runs them in turn),
+    always on one-thread BLAS, so the gradients are the same bits on any core count. They
+    differ from the serial pass's in rounding only. Networks below ``MIN_PARAMETERS`` (fc2)
+    train serially: threads would cost more than they share.
+    """
+
+    def __init__(self, net):
+        self.net = net
+        self.replicas = []
+        self._dropout_shapes = None    # {layer index: shape of one example's input}
+        self._slices = None
+
+    def _serial(self):
+        return self.net.parameter_count() < MIN_PARAMETERS or _openblas().set is None
+
+    def forward(self, x):
+        if self._serial():
+            self._slices = None
+            return self.net.forward(x, train=True)
+        x = self.net._check_input(x)
+        B = len(x)
+        bounds = np.linspace(0, B, max(1, B // TRAIN_SLICE) + 1).astype(int)
+        self._slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+        self.replicas = [r for r in self.replicas if r.dtype == self.net.dtype]   # after net.astype
+        while len(self.replicas) < len(self._slices):
+            self.replicas.append(self.net.replica())
+        draws = {i: self.net.layers[i].uniform((B, *shape), self.net.dtype)
+                 for i, shape in self._dropout_inputs().items()}
+
+        def run(net, s):
+            for i, u in draws.items():
+                net.layers[i].draws = u[s]
+            return net.forward(x[s], train=True)
+        return np.concatenate(_map(run, list(zip(self.replicas, self._slices)), self._threads()))
+
+    def backward(self, grad):
+        if self._slices is None:
+            return self.net.backward(grad, input_grad=False)
+        grad = np.asarray(grad, dtype=self.net.dtype)
+        _map(lambda net, s: net.backward(grad[s], input_grad=False),
+             list(zip(self.replicas, self._slices)), self._threads())
+        sums = [(total, *(r.layers[i].grads[k] for r in self.replicas[:len(self._slices)]))
+                for i, layer in enumerate(self.net.layers) for k, total in layer.grads.items()]
+        elementwise(_sum_into, sums)
+        return None
+
+    def _threads(self):
+        return min(workers(), len(self._slices))
+
+    def _dropout_inputs(self):
+        """Where the network's active Dropout layers sit and the shape of one example at each:
+        read once from a one-example evaluation pass through a replica."""
+        if self._dropout_shapes is None:
+            h, shapes = np.zeros((1, *self.net.input_shape), self.net.dtype), {}
+            for i, layer in enumerate(self.replicas[0].layers):
+                if isinstance(layer, Dropout) and layer.p > 0:
+                    shapes[i] = h.shape[1:]
+                h = layer.forward(h)
+            self._dropout_shapes = shapes
+        return self._dropout_shapes
+
+
+def _sum_into(total, *parts):
+    """total = parts[0] + parts[1] + ..., added in that order."""
+    np.copyto(total, parts[0])
+    for part in parts[1:]:
+        total += part

@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 
+from . import parallel
 from .losses import cross_entropy, weight_penalty
 from .models import Classifier
 from .optim import OPTIMIZERS
@@ -51,15 +52,16 @@ def fit(net, x, y, *, epochs, batch_size=128, optimizer="adam", lr=1e-3, lr_deca
     opt_kwargs = {"momentum": momentum} if optimizer == "sgd" else {}
     opt = OPTIMIZERS[optimizer](net.parameters(), lr=lr, **opt_kwargs)
     rng = np.random.default_rng(seed)
+    engine = parallel.DataParallelTraining(net)     # net.forward/backward, on the cores
     history = {"loss": [], "val_acc": [], "img_per_s": [], "seconds": 0.0}
     start = time.perf_counter()
     n = len(x)
     for epoch in range(1, epochs + 1):
         t0, last, total, seen = time.perf_counter(), time.perf_counter(), 0.0, 0
         for idx in np.array_split(rng.permutation(n), max(1, n // batch_size)):
-            logits = net.forward(x[idx], train=True)
+            logits = engine.forward(x[idx])
             loss, grad = cross_entropy(logits, y[idx])
-            net.backward(grad, input_grad=False)
+            engine.backward(grad)
             loss += weight_penalty(net.weighted)
             opt.step(net.gradients())
             if after_step is not None:

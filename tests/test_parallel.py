@@ -219,3 +219,94 @@ def test_a_failing_slice_waits_for_the_others_before_raising(two_threads):
     with pytest.raises(ValueError, match="fails at once"):
         Classifier(fc2(seed=0), SlowOrFailing()).forward(x)
     assert SlowOrFailing.finished == [50]
+
+
+# -- training: fixed slices, gradients summed (parallel.DataParallelTraining) ----------------
+def serial_training_pass(net, x, y):
+    logits = net.forward(x, train=True)
+    _, grad = cross_entropy(logits, y)
+    net.backward(grad, input_grad=False)
+    return logits
+
+
+def engine_training_pass(engine, x, y):
+    logits = engine.forward(x)
+    _, grad = cross_entropy(logits, y)
+    engine.backward(grad)
+    return logits
+
+
+@needs_blas
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_parallel_training_pass_is_the_serial_pass(monkeypatch, threads):
+    """Same logits, same dropout masks (drawn for the whole batch from the network's own
+    generators), and the slices' weight gradients summed into the network's own grads."""
+    monkeypatch.setenv("SPARSENET_THREADS", threads)
+    rng = np.random.default_rng(2)
+    x, y = rng.random((129, 28, 28)), rng.integers(0, 10, 129)
+    serial, net = cnn4(seed=4, dtype=np.float64), cnn4(seed=4, dtype=np.float64)
+    engine = parallel.DataParallelTraining(net)
+    for step in range(2):                    # the second step reuses the replicas
+        ref = serial_training_pass(serial, x[::-1] if step else x, y[::-1] if step else y)
+        logits = engine_training_pass(engine, x[::-1] if step else x, y[::-1] if step else y)
+        assert engine._slices == [slice(0, 64), slice(64, 129)]
+        assert_same(logits, ref)
+        for g, g_ref in zip(net.gradients(), serial.gradients()):
+            assert_same(g, g_ref)
+        drops = [i for i, l in enumerate(serial.layers) if type(l).__name__ == "Dropout"]
+        for i in drops:
+            masks = [r.layers[i].mask for r in engine.replicas]
+            np.testing.assert_array_equal(np.concatenate(masks), serial.layers[i].mask)
+
+
+@needs_blas
+def test_parallel_training_is_the_same_bits_on_one_core_and_two(monkeypatch):
+    """The slices do not depend on the thread count, so neither does a trained network."""
+    from sparsenet.training import fit
+    rng = np.random.default_rng(3)
+    x, y = rng.random((256, 28, 28)).astype(np.float32), rng.integers(0, 10, 256)
+    weights = []
+    for threads in ("1", "2"):
+        monkeypatch.setenv("SPARSENET_THREADS", threads)
+        net = cnn4(seed=5)
+        fit(net, x, y, epochs=1, batch_size=128, seed=0, log=lambda msg: None)
+        weights.append(net.parameters())
+    for a, b in zip(*weights):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(weights[0][0], cnn4(seed=5).parameters()[0])     # it did train
+
+
+@needs_blas
+def test_parallel_training_weight_gradient_check_float64(two_threads):
+    """dJ/dθ from the summed slices against central differences of J (mean cross-entropy;
+    no dropout, so J is a function of θ alone), for entries of every weighted layer."""
+    rng = np.random.default_rng(4)
+    x, y = rng.random((130, 28, 28)), rng.integers(0, 10, 130)
+    net = cnn4(seed=6, dropout=0.0, dtype=np.float64)
+    engine = parallel.DataParallelTraining(net)
+    engine_training_pass(engine, x, y)
+    assert len(engine._slices) == 2
+    for layer in net.weighted:
+        W, idx = layer.params["W"], rng.choice(layer.params["W"].size, 3, replace=False)
+        numeric = numerical_grad(lambda: cross_entropy(net.forward(x), y)[0], W, idx)
+        assert rel_error(layer.grads["W"].reshape(-1)[idx], numeric) < 1e-6, layer
+
+
+def test_small_networks_train_serially(two_threads):
+    """fc2 is too small to gain from threads: the engine is the plain pass on the network."""
+    rng = np.random.default_rng(5)
+    x, y = rng.random((256, 28, 28)), rng.integers(0, 2, 256)
+    serial, net = fc2(seed=0, dtype=np.float64), fc2(seed=0, dtype=np.float64)
+    engine = parallel.DataParallelTraining(net)
+    np.testing.assert_array_equal(engine_training_pass(engine, x, y), serial_training_pass(serial, x, y))
+    assert engine._slices is None and engine.replicas == []
+    for g, g_ref in zip(net.gradients(), serial.gradients()):
+        np.testing.assert_array_equal(g, g_ref)
+
+
+def test_dropout_handed_draws_of_the_wrong_shape_is_a_clear_error():
+    from sparsenet.layers import Dropout
+    drop = Dropout(0.5, rng=0)
+    drop.draws = np.zeros((3, 4), np.float32)
+    with pytest.raises(ValueError, match=r"draws of shape \(3, 4\) for input of shape \(2, 4\)"):
+        drop.forward(np.ones((2, 4), np.float32), train=True)

@@ -408,6 +408,14 @@ MUTANTS = [
     M("parallel-6", "sparsenet/parallel.py", "if job[0].size < MIN_PIECE or not all(a.flags.c_contiguous for a in job):",
       "if job[0].size < MIN_PIECE:",
       ["tests/test_optim.py"], "a parameter with no flat view is cut anyway (its pieces are copies, the update is lost)"),
+    M("parallel-7", "sparsenet/parallel.py", "    for part in parts[1:]:\n        total += part\n", "",
+      PARALLEL, "training keeps the first slice's weight gradients only"),
+    M("parallel-8", "sparsenet/parallel.py", "                net.layers[i].draws = u[s]", "                pass", PARALLEL,
+      "each training slice draws its own dropout masks, in its thread, from the shared generator"),
+    M("parallel-9", "sparsenet/layers.py", "        twin.grads = {k: np.zeros_like(v) for k, v in self.grads.items()}\n", "",
+      PARALLEL, "replicas share the network's gradient arrays (the slices overwrite each other)"),
+    M("parallel-10", "sparsenet/parallel.py", "max(1, B // TRAIN_SLICE)", "max(1, min(workers(), B // TRAIN_SLICE))",
+      PARALLEL, "training slices follow the core count (a trained network then depends on the machine)"),
 
     # -- error bars (stats.py) --------------------------------------------------------
     M("stats-1", "sparsenet/stats.py", "center = (p + z * z / (2 * n)) / denom", "center = (p + z * z / n) / denom",
