@@ -6,7 +6,9 @@ of the float32 matmul roofline measured in the same run. The last line is one JS
 
 The input gradient and the forward pass go through ``Classifier``, as attacks and
 evaluation do: data-parallel over the cores (``sparsenet/parallel.py``;
-``SPARSENET_THREADS=1`` measures the serial engine). Training runs serially.
+``SPARSENET_THREADS=1`` measures the serial engine). The training step goes through
+``parallel.DataParallelTraining``, as ``training.fit`` does: slices of 64 images on the
+cores (with ``SPARSENET_THREADS=1``, the same slices in turn on one core).
 
     python benchmarks/bench_engine.py [--repeats 20]
 
@@ -22,6 +24,7 @@ from timing import machine, matmul_gflops, rates  # benchmarks/timing.py (puts t
 from sparsenet.losses import cross_entropy
 from sparsenet.models import Classifier, cnn4
 from sparsenet.optim import Adam
+from sparsenet.parallel import DataParallelTraining
 
 # Multiply-adds per image of cnn4's forward pass (conv1, conv2, dense1, dense2, dense3).
 FORWARD_MACS = 28 * 28 * 20 * 25 + 10 * 10 * 40 * 500 + 1000 * 1000 + 1000 * 1000 + 1000 * 10
@@ -40,9 +43,11 @@ def main():
     x128, y128 = rng.random((128, 28, 28), dtype=np.float32), rng.integers(0, 10, 128)
     x500, y500 = rng.random((500, 28, 28), dtype=np.float32), rng.integers(0, 10, 500)
 
+    engine = DataParallelTraining(net)
+
     def train_step():
-        _, g = cross_entropy(net.forward(x128, train=True), y128)
-        net.backward(g, input_grad=False)
+        _, g = cross_entropy(engine.forward(x128), y128)
+        engine.backward(g)
         opt.step(net.gradients())
 
     clf = Classifier(net)
