@@ -237,19 +237,21 @@ def engine_training_pass(engine, x, y):
 
 
 @needs_blas
-@pytest.mark.parametrize("threads", ["1", "2"])
-def test_parallel_training_pass_is_the_serial_pass(monkeypatch, threads):
+@pytest.mark.parametrize("threads, n, slices", [("1", 129, [slice(0, 64), slice(64, 129)]),
+                                                 ("2", 129, [slice(0, 64), slice(64, 129)]),
+                                                 ("2", 40, [slice(0, 40)])])    # an epoch's short last batch
+def test_parallel_training_pass_is_the_serial_pass(monkeypatch, threads, n, slices):
     """Same logits, same dropout masks (drawn for the whole batch from the network's own
     generators), and the slices' weight gradients summed into the network's own grads."""
     monkeypatch.setenv("SPARSENET_THREADS", threads)
     rng = np.random.default_rng(2)
-    x, y = rng.random((129, 28, 28)), rng.integers(0, 10, 129)
+    x, y = rng.random((n, 28, 28)), rng.integers(0, 10, n)
     serial, net = cnn4(seed=4, dtype=np.float64), cnn4(seed=4, dtype=np.float64)
     engine = parallel.DataParallelTraining(net)
     for step in range(2):                    # the second step reuses the replicas
         ref = serial_training_pass(serial, x[::-1] if step else x, y[::-1] if step else y)
         logits = engine_training_pass(engine, x[::-1] if step else x, y[::-1] if step else y)
-        assert engine._slices == [slice(0, 64), slice(64, 129)]
+        assert engine._slices == slices
         assert_same(logits, ref)
         for g, g_ref in zip(net.gradients(), serial.gradients()):
             assert_same(g, g_ref)
