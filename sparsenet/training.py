@@ -36,7 +36,8 @@ def fit(net, x, y, *, epochs, batch_size=128, optimizer="adam", lr=1e-3, lr_deca
     x : (n, 28, 28) float images, y : (n,) integer labels. The learning rate is
     multiplied by ``lr_decay`` after every epoch. Shuffling is seeded by ``seed``.
     ``after_step(net)``, if given, runs after every optimizer step (e.g. to keep
-    pruned weights at zero).
+    pruned weights at zero). Each batch runs in fixed slices of 64 images on the cores
+    (``parallel.DataParallelTraining``), so a trained network is the same bits on any core count.
     One progress line per epoch (loss, validation accuracy, images/s, ETA), and one
     every ``progress_every`` seconds inside long epochs; ``log`` defaults to stderr.
     Returns the history: per-epoch ``loss``, ``val_acc``, ``img_per_s``, and ``seconds``.
