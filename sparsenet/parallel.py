@@ -262,11 +262,17 @@ class DataParallelTraining:
         self.replicas = []
         self._dropout_shapes = None    # {layer index: shape of one example's input}
         self._slices = None
+        self._logits_shape = None      # of the last forward: what backward's grad must be
 
     def _serial(self):
         return self.net.parameter_count() < MIN_PARAMETERS or _openblas().set is None
 
     def forward(self, x):
+        logits = self._forward(x)
+        self._logits_shape = logits.shape
+        return logits
+
+    def _forward(self, x):
         if self._serial():
             self._slices = None
             return self.net.forward(x, train=True)
@@ -287,9 +293,14 @@ class DataParallelTraining:
         return np.concatenate(_map(run, list(zip(self.replicas, self._slices)), self._threads()))
 
     def backward(self, grad):
+        if self._logits_shape is None:
+            raise RuntimeError("backward needs a forward pass first")
+        grad = np.asarray(grad, dtype=self.net.dtype)
+        if grad.shape != self._logits_shape:
+            raise ValueError(f"backward expects dJ/dlogits of shape {self._logits_shape} (the last forward's "
+                             f"logits), got {grad.shape}")
         if self._slices is None:
             return self.net.backward(grad, input_grad=False)
-        grad = np.asarray(grad, dtype=self.net.dtype)
         _map(lambda net, s: net.backward(grad[s], input_grad=False),
              list(zip(self.replicas, self._slices)), self._threads())
         sums = [(total, *(r.layers[i].grads[k] for r in self.replicas[:len(self._slices)]))

@@ -312,3 +312,15 @@ def test_dropout_handed_draws_of_the_wrong_shape_is_a_clear_error():
     drop.draws = np.zeros((3, 4), np.float32)
     with pytest.raises(ValueError, match=r"draws of shape \(3, 4\) for input of shape \(2, 4\)"):
         drop.forward(np.ones((2, 4), np.float32), train=True)
+
+
+@pytest.mark.parametrize("net_fn", [cnn4, fc2])      # the parallel path and the serial one
+def test_training_backward_needs_a_forward_and_the_last_logits_shape(two_threads, net_fn):
+    engine = parallel.DataParallelTraining(net_fn(seed=0))
+    with pytest.raises(RuntimeError, match="forward pass first"):
+        engine.backward(np.zeros((128, 10), np.float32))
+    logits = engine.forward(np.zeros((128, 28, 28), np.float32))
+    for bad in [(100, logits.shape[1]), (128, logits.shape[1] + 1), (128,)]:
+        with pytest.raises(ValueError, match=rf"dJ/dlogits of shape \(128, {logits.shape[1]}\).*got \({bad[0]},"):
+            engine.backward(np.zeros(bad, np.float32))
+    engine.backward(np.zeros(logits.shape, np.float32))     # the right shape still goes through
