@@ -13,21 +13,18 @@ settings, so an interrupted run resumes where it stopped. Full results go to
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
-import resource
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from sparsenet import cache, data, files, plots, report
-from sparsenet.cache import CacheError
+from sparsenet import data
+from sparsenet.checkpoints import CheckpointError
 from sparsenet.data import DataError
-from sparsenet.experiments import AttackSpec, Context, Progress, TrainSpec, attack_cost, train_cost
-from sparsenet.models import CheckpointError
-from sparsenet.reproduction import (EXTENDED_SECTIONS, SECTIONS, Settings, plan, sparse_setting,
-                                    theory_results)
+from sparsenet.repro import cache
+from sparsenet.repro.cache import CacheError
+from sparsenet.repro.reproduce import reproduce
+from sparsenet.repro.settings import EXTENDED_SECTIONS, SECTIONS
 
 ROOT = Path(__file__).resolve().parent
 
@@ -97,104 +94,8 @@ def main(argv=None):
         log(f"error: {problem}; nothing was run")
         return 2
     log(f"{_data_line(args.data_dir)}. Output: {out}")
-    settings = Settings(quick=args.quick, seed=args.seed)
-    results_dir = out / "results" / ("quick" if args.quick else "")
-    figures_dir = out / "figures" / ("quick" if args.quick else "")
-    ctx = Context(cache_dir=out / "cache", data_dir=args.data_dir, log=log)
-    sections = args.only or list(SECTIONS) + (list(EXTENDED_SECTIONS) if args.extended else [])
-    start = time.perf_counter()
-
-    # Table 2's sparse network is chosen from the l1 sweep's validation numbers: its
-    # networks are trained (or read from the cache) before anything else is planned.
-    uses_sparse = {"b2", "table2", "sweep", "fig5", "fig6", "theory", "adaptive"}
-    sparse = sparse_setting(ctx, settings) if uses_sparse & set(sections) else None
-    jobs = {s: plan(s, settings, sparse, extended=args.extended) for s in sections}
-    owner, models = {}, {}           # a network belongs to the first section that uses it
-    for section, section_jobs in jobs.items():
-        for _, spec in section_jobs:
-            model = spec if isinstance(spec, TrainSpec) else spec.model
-            models[model.key()] = model
-            owner.setdefault(model.key(), section)
-    attacks = [(key, spec) for js in jobs.values() for key, spec in js if isinstance(spec, AttackSpec)]
-    todo_models = [m for m in models.values() if not ctx.model_path(m).exists()]
-    todo_attacks = [a for _, a in attacks if not ctx.attack_path(a).exists()]
-    progress = Progress(sum(map(train_cost, todo_models)) + sum(map(attack_cost, todo_attacks)), log)
-    log(f"{len(models)} networks ({len(todo_models)} to train), {len(attacks)} attack runs "
-        f"({len(todo_attacks)} to run); sections: {' '.join(sections)}")
-
-    for m in models.values():
-        cached = ctx.model_path(m).exists()
-        ctx.model(m)
-        progress.step(0 if cached else train_cost(m), f"model {m.name}{' (cached)' if cached else ''}")
-    results, infos = {}, {}
-    for key, spec in attacks:
-        cached = ctx.attack_path(spec).exists()
-        r = results[key] = ctx.attack(spec)
-        progress.step(0 if cached else attack_cost(spec),
-                      f"{key}: accuracy {100 * r['robust_accuracy']:.2f}%{' (cached)' if cached else ''}")
-    for section_jobs in jobs.values():
-        for key, spec in section_jobs:
-            if isinstance(spec, TrainSpec):
-                infos[key] = ctx.model_info(spec)
-
-    theory = theory_results(ctx, settings) if "theory" in sections else None
-    for section, section_jobs in jobs.items():
-        record = {key: _public(results[key]) if key in results else _model_record(infos[key])
-                  for key, _ in section_jobs}
-        if section == "theory":
-            record["measured"] = theory
-        files.write_json(results_dir / f"{section}.json", record)
-    figures = plots.paper_figures(results, figures_dir)
-    figures += plots.study_figures(results, infos, figures_dir)
-    if theory is not None:
-        figures += plots.theory_figures(theory, figures_dir)
-    # What a cold cache costs, per section: every network's training (in the first section
-    # that uses it) and every attack's run.
-    compute = {s: {"train_seconds": 0.0, "attack_seconds": 0.0} for s in sections}
-    for key, m in models.items():
-        compute[owner[key]]["train_seconds"] += ctx.model_info(m)["train_seconds"]
-    for section, section_jobs in jobs.items():
-        compute[section]["attack_seconds"] += sum(results[k]["wall_seconds"] for k, spec in section_jobs
-                                                  if isinstance(spec, AttackSpec))
-    if theory is not None:
-        compute["theory"]["attack_seconds"] += theory.get("wall_seconds", 0)
-    timing = {"wall_seconds": time.perf_counter() - start,
-              "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-              "compute_seconds": sum(c["train_seconds"] + c["attack_seconds"] for c in compute.values()),
-              "sections": compute}
-    summ = report.summary(report.cells(results, infos, settings), results, infos, sparse=sparse, timing=timing)
-    files.write_json(results_dir / "summary.json", summ)
-    report_path = results_dir / "REPORT.md" if args.quick else out / "REPORT.md"
-    rel = [(title, os.path.relpath(Path(p).resolve(), report_path.parent.resolve())) for title, p in figures]
-    text = report.markdown(summ, _settings_record(settings, models), timing, rel, quick=args.quick, theory=theory,
-                           extended=args.extended)
-    with files.atomic_path(report_path) as tmp:
-        tmp.write_text(text)
-    log(f"done in {timing['wall_seconds'] / 60:.1f} min; wrote {report_path}, {results_dir}/summary.json "
-        f"and {len(figures)} figures in {figures_dir}")
-    return 0
-
-
-# Per-example arrays stay in the cache (the report reads them from there): in results/ they
-# made fig5.json and fig6.json 8 MB each.
-PER_EXAMPLE = ("correct", "broken_by")
-
-
-def _public(result):
-    return {k: v for k, v in result.items() if k not in PER_EXAMPLE}
-
-
-def _model_record(info):
-    keep = ("spec", "test_accuracy", "val_accuracy", "val_accuracy_unpruned", "n_val", "n_test", "train_seconds",
-            "first_layer_nonzero", "history")
-    return {k: info[k] for k in keep if k in info}
-
-
-def _settings_record(settings, models):
-    rec = {"settings": dataclasses.asdict(settings)}
-    for m in models.values():   # names repeat across the sweep and level studies: add the cache key
-        rec[f"{m.name} [{m.key()[:8]}]"] = dataclasses.asdict(m)
-    return rec
+    return reproduce(out, data_dir=args.data_dir, quick=args.quick, extended=args.extended, only=args.only,
+                     seed=args.seed, log=log)
 
 
 def cli(argv=None):

@@ -6,8 +6,9 @@ scalar (a loss, one logit, a logit difference...) with respect to the layer's ou
 and returns the gradient with respect to its input, filling ``grads`` for the
 layer's ``params`` on the way. Images are channels-last: ``(B, H, W, C)``.
 
-Matrix products are written ``np.matmul(a, b)`` rather than ``a @ b`` so that
-``benchmarks/profile_engine.py`` can time them apart from the rest.
+The fast layers here are checked against the textbook loops of ``reference.py``
+(``conv2d_forward``, ``conv2d_backward``, ``maxpool_forward``, ``maxpool_backward``):
+read those first to see what is computed, then these to see how it is made fast.
 
 ReLU and max-pool are the network's only non-linearities. Both are *switches*
 (Section 3.2 of the paper): given the input they select a linear map. They keep
@@ -15,8 +16,6 @@ the switch of their last forward pass as a public attribute, ``layer.switch``, s
 the locally linear model w_eq(x) can be read off them (see ``linear_model``).
 """
 from __future__ import annotations
-
-import copy
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -41,15 +40,6 @@ class Layer:
         """The constructor arguments that rebuild this layer (for checkpoints)."""
         return {}
 
-    def replica(self):
-        """This layer with the same ``params`` (the very arrays) but state of its own, so
-        another thread can run it on other examples (``parallel.DataParallel``). The state
-        a forward pass keeps is reassigned, never written into, so a shallow copy is enough;
-        the gradients are written into, so each replica has its own."""
-        twin = copy.copy(self)
-        twin.grads = {k: np.zeros_like(v) for k, v in self.grads.items()}
-        return twin
-
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
         return f"{type(self).__name__}({args})"
@@ -57,8 +47,8 @@ class Layer:
 
 # Images per block of the column matrix, chosen so a block stays near 4 MB: it lives in
 # cache between the copy that fills it and the product that reads it, and its buffer is
-# reused by every call (a fresh large array costs page faults that, on a 2-core VM, took
-# longer than the matrix product itself; see benchmarks/README.md).
+# reused by every call (a fresh large array costs page faults, which can take longer than
+# the matrix product itself; see benchmarks/README.md).
 BLOCK_BYTES = 4 * 2 ** 20
 
 
@@ -81,6 +71,9 @@ class Conv2D(Layer):
     backward never needs it: the input gradient uses W alone.
 
     Parameters: ``W`` (k, k, C_in, C_out) and ``b`` (C_out,).
+
+    Plain twin: ``reference.conv2d_forward`` and ``reference.conv2d_backward``, the same
+    sums as loops over every output.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size=5, padding="same",
@@ -105,11 +98,6 @@ class Conv2D(Layer):
     def config(self):
         return {"in_channels": self.in_channels, "out_channels": self.out_channels,
                 "kernel_size": self.kernel_size, "padding": self.padding}
-
-    def replica(self):
-        twin = super().replica()
-        twin._buffers = {}    # the column buffers are written into: each replica needs its own
-        return twin
 
     def _pad(self):
         return self.kernel_size // 2 if self.padding == "same" else 0
@@ -144,9 +132,9 @@ class Conv2D(Layer):
         block = self._block()
         if param_grads:   # dW and db at once: [dW; db] = cols^T g
             if self.cols is not None:
-                dWb = np.matmul(self.cols.T, g.reshape(-1, O))
+                dWb = self.cols.T @ g.reshape(-1, O)
             else:             # an evaluation-mode forward kept no columns: rebuild them block by block
-                dWb = sum(np.matmul(self._columns(self.x[s:s + block], block, "eval").T, g[s:s + block].reshape(-1, O))
+                dWb = sum(self._columns(self.x[s:s + block], block, "eval").T @ g[s:s + block].reshape(-1, O)
                           for s in range(0, B, block))
             self.grads["W"][...] = dWb[:-1].reshape(self.grads["W"].shape)
             self.grads["b"][...] = dWb[-1]
@@ -164,7 +152,7 @@ class Conv2D(Layer):
             if C == 1:
                 # All k*k offsets in one product, offset-major: dcols[i, j] = g W[i, j]^T is
                 # one contiguous (n, Ho, Wo) image, added where offset (i, j) took its input.
-                dcols = np.matmul(W_.reshape(k * k, O), gb.T).reshape(k, k, n, Ho, Wo)
+                dcols = (W_.reshape(k * k, O) @ gb.T).reshape(k, k, n, Ho, Wo)
                 for i in range(k):
                     for j in range(k):
                         d[:, i:i + Ho, j:j + Wo, 0] += dcols[i, j]
@@ -252,7 +240,7 @@ class Dense(Layer):
         if x.ndim != 2 or x.shape[1] != self.n_in:
             raise ValueError(f"Dense expects (B, {self.n_in}) input, got shape {x.shape}")
         self.x = x
-        out = np.matmul(x, self.params["W"])
+        out = x @ self.params["W"]
         out += self.params["b"]
         return out
 
@@ -260,7 +248,7 @@ class Dense(Layer):
         if param_grads:
             np.matmul(self.x.T, grad, out=self.grads["W"])
             np.sum(grad, axis=0, out=self.grads["b"])
-        return np.matmul(grad, self.params["W"].T) if input_grad else None
+        return grad @ self.params["W"].T if input_grad else None
 
 
 class ReLU(Layer):
@@ -295,6 +283,9 @@ class MaxPool2D(Layer):
 
     Forward takes the maximum over each row of the window (its two columns), then over
     its two rows: two elementwise maxima of strided views, no copy.
+
+    Plain twin: ``reference.maxpool_forward`` and ``reference.maxpool_backward``, a loop
+    over every window.
     """
 
     def forward(self, x, train=False):
@@ -338,25 +329,15 @@ class Dropout(Layer):
             raise ValueError(f"dropout probability must be in [0, 1), got {p}")
         self.p, self.rng = float(p), np.random.default_rng(rng)
         self.mask = None
-        self.draws = None     # uniform draws for the next training pass, if made beforehand
 
     def config(self):
         return {"p": self.p}
-
-    def uniform(self, shape, dtype):
-        """Uniform draws in [0, 1) of ``shape``, what a mask is made from. Parallel training
-        makes them for a whole batch and hands each slice its rows (``draws``)."""
-        return self.rng.random(shape, dtype=np.float32 if dtype == np.float32 else np.float64)
 
     def forward(self, x, train=False):
         if not train or self.p == 0.0:
             self.mask = None
             return x
-        keep, self.draws = self.draws, None
-        if keep is None:
-            keep = self.uniform(x.shape, x.dtype)
-        elif keep.shape != x.shape:
-            raise ValueError(f"Dropout was handed draws of shape {keep.shape} for input of shape {x.shape}")
+        keep = self.rng.random(x.shape, dtype=np.float32 if x.dtype == np.float32 else np.float64)
         self.mask = (keep >= self.p) * x.dtype.type(1.0 / (1.0 - self.p))
         return x * self.mask
 

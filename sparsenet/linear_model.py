@@ -16,19 +16,31 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import parallel
 from .layers import MaxPool2D, ReLU
+from .models import Classifier
 
 
-def equivalent_linear(net, x, batch_size=500):
+def equivalent_linear(model, x, batch_size=500):
     """W_eq(x) : (B, L, N) and b_eq(x) : (B, L) with y(x) = W_eq(x) x - b_eq(x).
 
-    ``fc2`` uses the closed form of Section 3.2; any other network is handled by
+    ``model`` is a network, or a ``Classifier`` without front end (for example
+    ``parallel.DataParallel(net)``, to run the passes on all cores). ``fc2`` uses the
+    closed form of Section 3.2; any other network is handled by
     :func:`propagate_equivalent_linear`.
     """
+    net = _network(model)
     if net.arch == "fc2":
         return fc2_equivalent_linear(net, x)
-    return propagate_equivalent_linear(net, x, batch_size)
+    return propagate_equivalent_linear(model, x, batch_size)
+
+
+def _network(model):
+    if isinstance(model, Classifier):
+        if model.frontend is not None:
+            raise ValueError("w_eq(x) is the network's own locally linear model: pass the network, or "
+                             "clf.without_frontend(), not a classifier with a front end")
+        return model.net
+    return model
 
 
 def fc2_equivalent_linear(net, x):
@@ -51,27 +63,28 @@ def fc2_equivalent_linear(net, x):
     return W_eq, b_eq.reshape(len(y), -1)
 
 
-def propagate_equivalent_linear(net, x, batch_size=500):
+def propagate_equivalent_linear(model, x, batch_size=500):
     """W_eq(x) and b_eq(x) for any network of linear layers, ReLUs and max-pools.
 
     With the switches frozen at x the network is linear, and its backward pass is
     multiplication by the transposed Jacobian, i.e. by W_eq(x)^T. So the L rows of
     W_eq come from one backward pass with the L unit seeds, run for all logits at
     once: each example is repeated L times in the batch (all copies share the
-    switches of x), and copy i is seeded with e_i. (The passes run data-parallel over
-    the cores, ``parallel.DataParallel``: each copy's row depends on that copy alone.)
+    switches of x), and copy i is seeded with e_i. ``model`` is a network or a
+    ``Classifier`` without front end, whose ``forward``/``backward`` run the passes.
     """
+    net = _network(model)
+    clf = model if isinstance(model, Classifier) else Classifier(net)
     x = np.asarray(x)
     L, N = net.n_logits, int(np.prod(net.input_shape))
     W_eq = np.empty((len(x), L, N), dtype=net.dtype)
     y = np.empty((len(x), L), dtype=net.dtype)
     per_chunk = max(1, batch_size // L)
-    engine = parallel.DataParallel(net)
     for start in range(0, len(x), per_chunk):
         xb = x[start:start + per_chunk]
-        logits = engine.forward(np.repeat(xb, L, axis=0))
+        logits = clf.forward(np.repeat(xb, L, axis=0))
         seeds = np.tile(np.eye(L, dtype=net.dtype), (len(xb), 1))
-        W_eq[start:start + len(xb)] = engine.backward(seeds).reshape(len(xb), L, N)
+        W_eq[start:start + len(xb)] = clf.backward(seeds).reshape(len(xb), L, N)
         y[start:start + len(xb)] = logits[::L]
     b_eq = np.einsum("bln,bn->bl", W_eq, x.reshape(len(x), N).astype(net.dtype)) - y
     return W_eq, b_eq

@@ -1,34 +1,17 @@
 """The paper's two networks (Section 5.1), the ``Sequential`` container, the
-``Classifier`` that puts an optional front end before a network, and checkpoints.
+``Classifier`` that puts an optional front end before a network, and ``prune``, the
+network sparsity of Section 4.
 
 Networks take images ``x : (B, 28, 28)`` and return logits ``(B, L)``: L = 10 for
 ``cnn4`` and L = 1 for the binary ``fc2`` (class 1 when the logit is positive).
 """
 from __future__ import annotations
 
-import json
-import struct
-import zipfile
-import zlib
-from pathlib import Path
-
 import numpy as np
 
-from . import files, parallel
 from .layers import LAYERS, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Reshape
 
 IMAGE_SHAPE = (28, 28)
-
-
-class CheckpointError(ValueError):
-    """A checkpoint is missing, corrupt, or belongs to another architecture.
-
-    ``reason`` is the message without the file name (the cache logs it beside the file).
-    """
-
-    def __init__(self, message, reason=None):
-        super().__init__(message)
-        self.reason = reason or message
 
 
 class Sequential:
@@ -45,20 +28,41 @@ class Sequential:
         self.input_shape = tuple(input_shape)
         self.arch, self.config = arch, dict(config or {})
         self.dtype = np.dtype(dtype)
+        self._passes = None     # (examples, logits shape) of the last forward, what backward checks
 
     # -- the two passes -------------------------------------------------------
     def forward(self, x, train=False):
-        x = self._check_input(x)
-        for layer in self.layers:
-            x = layer.forward(x, train)
-        return x
+        """Logits (B, L) of images x (B, *input_shape); every layer keeps what its backward
+        needs, and ReLU and max-pool their switches, of this x."""
+        x = self.check_input(x)
+        if len(x) == 0:                  # no images: no logits, and nothing for the layers to keep
+            out = np.zeros((0, self.n_logits), self.dtype)
+        else:
+            for layer in self.layers:
+                x = layer.forward(x, train)
+            out = x
+        self._passes = (len(out), out.shape)
+        return out
 
     __call__ = forward
 
     def backward(self, grad, param_grads=True, input_grad=True):
-        """``input_grad=False`` (training) stops at the first weighted layer, after its
-        parameter gradients, and returns None: nobody needs dJ/dx there."""
+        """dJ/dx for grad = dJ/dlogits (shaped as the last forward's logits), filling every
+        layer's ``grads`` (unless ``param_grads=False``). ``input_grad=False`` (training)
+        stops at the first weighted layer, after its parameter gradients, and returns None:
+        nobody needs dJ/dx there."""
+        passes = self._passes
+        if passes is None:
+            raise RuntimeError(f"{self.arch}.backward needs a forward pass first")
         grad = np.asarray(grad, dtype=self.dtype)
+        if grad.shape != passes[1]:
+            raise ValueError(f"backward expects dJ/dlogits of shape {passes[1]} (the last forward's logits), "
+                             f"got {grad.shape}")
+        if passes[0] == 0:
+            if param_grads:
+                for g in self.gradients():
+                    g[...] = 0
+            return np.zeros((0, *self.input_shape), self.dtype) if input_grad else None
         first = None if input_grad else self.weighted[0]
         for layer in reversed(self.layers):
             if layer is first:
@@ -66,14 +70,17 @@ class Sequential:
             grad = layer.backward(grad, param_grads)
         return grad
 
-    def _check_input(self, x):
+    def check_input(self, x):
+        """x as a new array of the network's dtype, after checking it is a finite batch
+        of the network's input shape."""
         x = np.asarray(x)
         if x.ndim != len(self.input_shape) + 1 or x.shape[1:] != self.input_shape:
             raise ValueError(f"{self.arch} expects input of shape (B, {', '.join(map(str, self.input_shape))}), "
                              f"got {x.shape}")
         if not np.issubdtype(x.dtype, np.floating):
             raise ValueError(f"input must be floating point (images in [0, 1]), got dtype {x.dtype}")
-        x = x.astype(self.dtype, copy=False)
+        # A copy: the layers keep their input for backward, and a caller may reuse its array.
+        x = np.array(x, dtype=self.dtype)
         if not np.isfinite(x).all():
             raise ValueError("input contains NaN or infinite values")
         return x
@@ -102,11 +109,6 @@ class Sequential:
     def parameter_count(self):
         return sum(p.size for p in self.parameters())
 
-    def replica(self):
-        """The same network, sharing this one's parameter arrays, with layer state of its
-        own: what ``parallel.DataParallel`` runs one slice of a batch on."""
-        return Sequential([l.replica() for l in self.layers], self.input_shape, self.arch, self.config, self.dtype)
-
     def gradients(self):
         return [l.grads[k] for l in self.layers for k, _ in sorted(l.params.items())]
 
@@ -114,14 +116,21 @@ class Sequential:
         return {f"{i}.{k}": v for i, l in enumerate(self.layers) for k, v in l.params.items()}
 
     def load_state_dict(self, state):
+        """Copy ``state`` (as ``state_dict`` gives it) into the parameters, in place.
+        Raises ``ValueError`` naming the parameter when a key, a shape or a value is wrong:
+        missing or extra keys, another shape, values that are not real floating-point
+        numbers, or NaN / infinity."""
         own = self.state_dict()
         if set(own) != set(state):
-            raise CheckpointError(f"checkpoint parameters {sorted(state)} do not match "
-                                  f"{self.arch}'s {sorted(own)}")
+            raise ValueError(f"parameters {sorted(state)} do not match {self.arch}'s {sorted(own)}")
         for k, v in own.items():
-            if v.shape != state[k].shape:
-                raise CheckpointError(f"parameter {k}: checkpoint has shape {state[k].shape}, "
-                                      f"{self.arch} expects {v.shape}")
+            value = np.asarray(state[k])
+            if value.shape != v.shape:
+                raise ValueError(f"parameter {k}: has shape {value.shape}, {self.arch} expects {v.shape}")
+            if value.dtype.kind != "f":
+                raise ValueError(f"parameter {k}: holds {value.dtype} values, not real floating-point numbers")
+            if not np.isfinite(value).all():
+                raise ValueError(f"parameter {k}: holds NaN or infinite values")
         for k, v in own.items():
             v[...] = state[k]
 
@@ -197,31 +206,39 @@ class Classifier:
     ``frontend`` is any object with ``frontend(x)`` and ``frontend.vjp(x, g)`` (for
     example ``frontend.Sparsifier``); how the gradient crosses it (exact or BPDA) is
     the front end's choice, so attacks never need to know.
+
+    It runs plainly, on the network itself: after ``forward(x)`` the network's switches
+    are those of x. ``parallel.DataParallel(clf)`` is the same model on all cores.
     """
 
     def __init__(self, net, frontend=None):
         self.net, self.frontend = net, frontend
+        self._x = None
 
     @property
     def n_logits(self):
         return self.net.n_logits
 
-    def forward(self, x):
-        """Logits (B, L) at evaluation; remembers x for the following ``backward``.
+    def without_frontend(self):
+        """The network alone, as a classifier of the same kind (what w_eq is read from)."""
+        return self if self.frontend is None else type(self)(self.net)
 
-        Runs data-parallel over the cores (``parallel.DataParallel``), on replicas: the
-        network's own layers keep no state (nor switches) of it."""
-        return self._engine().forward(x)
+    def forward(self, x):
+        """Logits (B, L) at evaluation; remembers x for the following ``backward``."""
+        if self.frontend is None:
+            return self.net.forward(x)
+        x = np.array(x, copy=True)       # the front end's VJP needs x as it was at this pass
+        logits = self.net.forward(self.frontend(x))
+        self._x = x
+        return logits
+
+    __call__ = forward
 
     def backward(self, seed):
-        """dJ/dx (B, 28, 28) for dJ/dlogits = seed, at the x of the last ``forward``."""
-        return self._engine().backward(seed)
-
-    def _engine(self):
-        engine = self.__dict__.get("_parallel")
-        if engine is None or engine.net is not self.net or engine.frontend is not self.frontend:
-            engine = self._parallel = parallel.DataParallel(self.net, self.frontend)
-        return engine
+        """dJ/dx (B, 28, 28) for dJ/dlogits = seed, at the x of the last ``forward``
+        (no parameter gradients)."""
+        g = self.net.backward(seed, param_grads=False)
+        return g if self.frontend is None else self.frontend.vjp(self._x, g)
 
     def logits(self, x, batch_size=1000):
         return np.concatenate([self.forward(x[i:i + batch_size])
@@ -235,95 +252,32 @@ class Classifier:
         return predictions(self.logits(x, batch_size))
 
 
-def save_checkpoint(path, net, metadata=None):
-    """Write ``net``'s weights, architecture and ``metadata`` (a JSON-able dict:
-    dataset, seed, defense settings...) to an ``.npz``, atomically."""
-    header = {"arch": net.arch, "config": net.config, "dtype": net.dtype.name}
-    arrays = {f"param/{k}": v for k, v in net.state_dict().items()}
-    files.save_npz(path, __arch__=np.array(json.dumps(header)),
-                   __meta__=np.array(json.dumps(metadata or {})), **arrays)
+# -- network sparsity (Section 4) -----------------------------------------------------
+PRUNE_RULES = ("global", "neuron")
 
 
-def load_checkpoint(path, arch=None):
-    """Load a checkpoint; returns ``(net, metadata)``.
-
-    Raises ``CheckpointError``, naming the file and what is wrong with it, when the file is
-    missing, empty, truncated, not an ``.npz`` of plain arrays, lacks the header, the
-    metadata or a parameter, names an unknown architecture, or (with ``arch``) holds
-    another architecture. Nothing in a checkpoint is ever unpickled.
-    """
-    path = Path(path)
-
-    def bad(reason):
-        return CheckpointError(f"{path} is not a usable sparsenet checkpoint: {reason}", reason)
-
-    try:
-        with open(path, "rb") as f:
-            start = f.read(4)
-    except FileNotFoundError:
-        raise CheckpointError(f"no checkpoint at {path}", "no such file") from None
-    except OSError as e:
-        raise bad(f"cannot read it ({e.strerror or e})") from None
-    if not start:
-        raise bad("the file is empty")
-    if start != b"PK\x03\x04":
-        raise bad("not an .npz archive (it does not start with the zip signature)")
-    try:
-        data = files.load_npz(path)
-    except (EOFError, zipfile.BadZipFile, zlib.error, struct.error) as e:
-        raise bad(f"truncated or damaged archive ({type(e).__name__})") from None
-    except (OSError, ValueError, KeyError) as e:
-        detail = "an array holds Python objects" if "pickle" in str(e) else f"{type(e).__name__}: {e}"
-        raise bad(f"unreadable archive ({detail})") from None
-
-    header = _json_entry(data, "__arch__", "the architecture header", bad)
-    metadata = _json_entry(data, "__meta__", "the metadata", bad)
-    missing = [k for k in ("arch", "config", "dtype") if k not in header]
-    if missing:
-        raise bad(f"the header lacks {', '.join(map(repr, missing))}")
-    if header["arch"] not in ARCHITECTURES:
-        raise bad(f"unknown architecture {header['arch']!r} in the header (known: {', '.join(sorted(ARCHITECTURES))})")
-    if arch is not None and header["arch"] != arch:
-        raise CheckpointError(f"{path} holds a {header['arch']!r} network, not {arch!r}",
-                              f"holds a {header['arch']!r} network, not {arch!r}")
-    if not isinstance(header["config"], dict):
-        raise bad(f"the header's config is {type(header['config']).__name__}, not an object")
-    try:
-        dtype = np.dtype(header["dtype"])
-    except TypeError:
-        raise bad(f"unknown dtype {header['dtype']!r} in the header") from None
-    if dtype.kind != "f":
-        raise bad(f"dtype {header['dtype']!r} in the header is not a floating-point type")
-    try:
-        net = build(header["arch"], **header["config"], dtype=dtype)
-    except (TypeError, ValueError) as e:
-        raise bad(f"the header's config {header['config']} does not build a {header['arch']} ({e})") from None
-    params = {k[len("param/"):]: v for k, v in data.items() if k.startswith("param/")}
-    try:
-        net.load_state_dict(params)
-    except CheckpointError as e:
-        raise bad(str(e)) from None
-    except (TypeError, ValueError) as e:
-        raise bad(f"a parameter does not hold numbers ({e})") from None
-    return net, metadata
+def prune(layer, rho, rule="global"):
+    """Zero all but the ``rho`` share of a Dense ``layer``'s weights largest in magnitude;
+    returns the 0/1 mask. ``rule`` "global" ranks the whole layer; "neuron" keeps
+    K = floor(rho n_in) weights in each neuron (each column of W: the paper's w_i), so
+    every ||w_i||_1, and Theorem 2's gamma = max_i ||w_i||_1, is a sum of K terms."""
+    if not (isinstance(rho, (int, float, np.integer, np.floating)) and 0 < rho <= 1):
+        raise ValueError(f"rho must be in (0, 1], got {rho!r}")
+    W = layer.params["W"]
+    if rule == "global":
+        keep = max(1, int(np.floor(rho * W.size)))
+        threshold = np.partition(np.abs(W).ravel(), W.size - keep)[W.size - keep]
+        mask = (np.abs(W) >= threshold).astype(W.dtype)
+    elif rule == "neuron":
+        keep = max(1, int(np.floor(rho * W.shape[0] + 1e-9)))     # 3% of 784 inputs: 23 per neuron
+        top = np.argpartition(np.abs(W), W.shape[0] - keep, axis=0)[W.shape[0] - keep:]
+        mask = np.zeros_like(W)
+        np.put_along_axis(mask, top, 1, axis=0)
+    else:
+        raise ValueError(f"prune rule must be one of {PRUNE_RULES}, got {rule!r}")
+    W *= mask
+    return mask
 
 
-def _json_entry(data, key, what, bad):
-    """The JSON object stored as a string array ``data[key]`` of a checkpoint."""
-    if key not in data:
-        raise bad(f"{what} ({key}) is missing")
-    value = data.pop(key)
-    if value.shape != () or value.dtype.kind != "U":
-        raise bad(f"{what} ({key}) is not a string")
-    try:
-        obj = json.loads(str(value))
-    except (ValueError, RecursionError):
-        raise bad(f"{what} ({key}) is not valid JSON") from None
-    if not isinstance(obj, dict):
-        kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(type(obj), "a number")
-        raise bad(f"{what} ({key}) is {kind} in JSON, not an object")
-    return obj
-
-
-__all__ = ["Sequential", "Classifier", "cnn4", "fc2", "build", "predictions",
-           "save_checkpoint", "load_checkpoint", "CheckpointError", "LAYERS"]
+__all__ = ["Sequential", "Classifier", "cnn4", "fc2", "build", "predictions", "prune", "PRUNE_RULES",
+           "ARCHITECTURES", "LAYERS"]

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import parallel
-
 
 class SGD:
     """v <- mu v - lr g;  theta <- theta + v."""
@@ -21,7 +19,8 @@ class SGD:
 
     def step(self, grads):
         grads = _check_grads(self.params, grads)
-        parallel.elementwise(self._update, list(zip(self.params, grads, self.velocity)))
+        for p, g, v in zip(self.params, grads, self.velocity):
+            self._update(p, g, v)
 
     def _update(self, p, g, v):
         v *= self.momentum
@@ -50,12 +49,12 @@ class Adam:
         theta <- theta - lr_t m / (sqrt(v) + eps),  lr_t = lr sqrt(1 - b2^t) / (1 - b1^t).
 
         In place, through one scratch array per parameter: every step is a handful of
-        passes over memory and allocates nothing. The update is elementwise, so it runs on
-        pieces of the parameters side by side (``parallel.elementwise``), to the same bits."""
+        passes over memory and allocates nothing."""
         grads = _check_grads(self.params, grads)
         self.t += 1
         self._lr_t = self.lr * np.sqrt(1 - self.beta2 ** self.t) / (1 - self.beta1 ** self.t)
-        parallel.elementwise(self._update, list(zip(self.params, grads, self.m, self.v, self._tmp)))
+        for p, g, m, v, tmp in zip(self.params, grads, self.m, self.v, self._tmp):
+            self._update(p, g, m, v, tmp)
 
     def _update(self, p, g, m, v, tmp):
         c, b1, b2 = p.dtype.type, self.beta1, self.beta2

@@ -47,7 +47,7 @@ def measured_layer_perturbations(net, x, x_perturbed):
 def _layer_outputs(net, x):
     """x_1 .. x_L of Section 4: the input of each weighted layer after the first (the
     previous block's output, after ReLU / pool / flatten), then the logits."""
-    outs, h = [], net._check_input(x).astype(np.float64)
+    outs, h = [], net.check_input(x).astype(np.float64)
     first = net.weighted[0]
     for layer in net.layers:
         if "W" in layer.params and layer is not first:

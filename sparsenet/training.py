@@ -6,7 +6,6 @@ import time
 
 import numpy as np
 
-from . import parallel
 from .losses import cross_entropy, weight_penalty
 from .models import Classifier
 from .optim import OPTIMIZERS
@@ -28,20 +27,23 @@ def accuracy(model, x, y, batch_size=1000):
     return float(np.mean(clf.predict(x, batch_size) == np.asarray(y)))
 
 
-def fit(net, x, y, *, epochs, batch_size=128, optimizer="adam", lr=1e-3, lr_decay=1.0,
+def fit(model, x, y, *, epochs, batch_size=128, optimizer="adam", lr=1e-3, lr_decay=1.0,
         momentum=0.9, x_val=None, y_val=None, seed=0, after_step=None, log=None,
         progress_every=15.0):
-    """Train ``net`` on (x, y) with cross-entropy plus its layers' weight penalties.
+    """Train a network on (x, y) with cross-entropy plus its layers' weight penalties.
 
-    x : (n, 28, 28) float images, y : (n,) integer labels. The learning rate is
-    multiplied by ``lr_decay`` after every epoch. Shuffling is seeded by ``seed``.
-    ``after_step(net)``, if given, runs after every optimizer step (e.g. to keep
-    pruned weights at zero). Each batch runs in fixed slices of 64 images on the cores
-    (``parallel.DataParallelTraining``), so a trained network is the same bits on any core count.
-    One progress line per epoch (loss, validation accuracy, images/s, ETA), and one
+    ``model`` is the network (a ``Sequential``), or ``parallel.DataParallel(net)`` to run
+    each batch on all cores. x : (n, 28, 28) float images, y : (n,) integer labels. The
+    learning rate is multiplied by ``lr_decay`` after every epoch. Shuffling is seeded by
+    ``seed``. ``after_step(net)``, if given, runs after every optimizer step (e.g. to keep
+    pruned weights at zero). One progress line per epoch (loss, validation accuracy, images/s, ETA), and one
     every ``progress_every`` seconds inside long epochs; ``log`` defaults to stderr.
     Returns the history: per-epoch ``loss``, ``val_acc``, ``img_per_s``, and ``seconds``.
     """
+    net = model.net if isinstance(model, Classifier) else model
+    if isinstance(model, Classifier) and model.frontend is not None:
+        raise ValueError("fit trains the network alone: sparsify the images with the front end first, "
+                         "then fit the network")
     x, y = np.asarray(x), np.asarray(y)
     if len(x) != len(y) or len(x) == 0:
         raise ValueError(f"need as many labels as images (> 0), got {len(x)} images and {len(y)} labels")
@@ -53,16 +55,15 @@ def fit(net, x, y, *, epochs, batch_size=128, optimizer="adam", lr=1e-3, lr_deca
     opt_kwargs = {"momentum": momentum} if optimizer == "sgd" else {}
     opt = OPTIMIZERS[optimizer](net.parameters(), lr=lr, **opt_kwargs)
     rng = np.random.default_rng(seed)
-    engine = parallel.DataParallelTraining(net)     # net.forward/backward, on the cores
     history = {"loss": [], "val_acc": [], "img_per_s": [], "seconds": 0.0}
     start = time.perf_counter()
     n = len(x)
     for epoch in range(1, epochs + 1):
         t0, last, total, seen = time.perf_counter(), time.perf_counter(), 0.0, 0
         for idx in np.array_split(rng.permutation(n), max(1, n // batch_size)):
-            logits = engine.forward(x[idx])
+            logits = model.forward(x[idx], train=True)
             loss, grad = cross_entropy(logits, y[idx])
-            engine.backward(grad)
+            model.backward(grad, input_grad=False)
             loss += weight_penalty(net.weighted)
             opt.step(net.gradients())
             if after_step is not None:
@@ -76,7 +77,7 @@ def fit(net, x, y, *, epochs, batch_size=128, optimizer="adam", lr=1e-3, lr_deca
                 log(f"  epoch {epoch}/{epochs}: {seen:,}/{n:,} images, loss {total / seen:.4f}, "
                     f"{rate:,.0f} img/s")
         elapsed = time.perf_counter() - t0
-        val = accuracy(net, x_val, y_val) if x_val is not None else float("nan")
+        val = accuracy(model, x_val, y_val) if x_val is not None else float("nan")
         history["loss"].append(total / seen)
         history["val_acc"].append(val)
         history["img_per_s"].append(seen / elapsed)

@@ -442,7 +442,7 @@ def fake(correct, **extra):
 
 
 def test_worst_case_cell_combines_the_suite_with_the_papers_attacks_example_by_example():
-    from sparsenet import adaptive
+    from sparsenet.repro import adaptive
     suite = fake([1, 1, 1, 0], accuracy_after={"clean": 1.0, "apgd-ce/exact": 0.75})
     results = {"adaptive/cnn4/frontend/suite": suite,
                "table1/pgd/frontend": fake([1, 0, 1, 1], any_iterate=fake([1, 0, 0, 1])),
@@ -455,7 +455,7 @@ def test_worst_case_cell_combines_the_suite_with_the_papers_attacks_example_by_e
 
 
 def test_sanity_checks_flag_masking_stalling_and_weak_budgets():
-    from sparsenet import adaptive
+    from sparsenet.repro import adaptive
     net = "cnn4/frontend"
     cells = {f"adaptive/{net}/gradient_worst": (12.0, 500), f"adaptive/{net}/square": (5.5, 500),
              f"adaptive/{net}/transfer": (60.0, 500), f"adaptive/{net}/noise": (97.0, 500),
@@ -482,5 +482,5 @@ def test_sanity_checks_flag_masking_stalling_and_weak_budgets():
 
 
 def attacks_eps():
-    from sparsenet.reproduction import ADAPTIVE_EPS
+    from sparsenet.repro.settings import ADAPTIVE_EPS
     return ADAPTIVE_EPS

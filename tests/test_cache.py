@@ -13,9 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sparsenet import cache, experiments, reproduction
-from sparsenet.experiments import AttackSpec, Context, TrainSpec, _as_json
-from sparsenet.models import fc2, save_checkpoint
+from sparsenet.repro import cache, runner as experiments, theory_study
+from sparsenet.repro.settings import Settings
+from sparsenet.repro.runner import Runner
+from sparsenet.repro.specs import AttackSpec, TrainSpec, as_json
+from sparsenet.checkpoints import save_checkpoint
+from sparsenet.models import fc2
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = AttackSpec(TrainSpec("fc2", "mnist", binary=True), "fgsm", eps=0.1)
@@ -37,20 +40,20 @@ def fake_attacks(tmp_path, monkeypatch):
 
     monkeypatch.setattr(experiments, "run_attack", fake_run_attack)
     monkeypatch.setattr(experiments.attacks, "evaluate", lambda *a, **k: {"robust_accuracy": 0.5})
-    ctx = Context(cache_dir=tmp_path, log=logs.append)
+    ctx = Runner(cache_dir=tmp_path, log=logs.append)
     monkeypatch.setattr(ctx, "classifier", lambda spec, gradient="exact": None)
-    monkeypatch.setattr(ctx, "test_set", lambda spec, n=None: (np.zeros((2, 28, 28)), np.zeros(2, int)))
+    monkeypatch.setattr(ctx.datasets, "test_set", lambda spec, n=None: (np.zeros((2, 28, 28)), np.zeros(2, int)))
     return ctx, logs, calls
 
 
 def fake_training(ctx, monkeypatch):
     trained = []
 
-    def train(spec):
+    def train(spec, datasets, log):
         trained.append(spec.key())
-        return fc2(seed=7), {"spec": _as_json(spec), "train_seconds": 0.0, "test_accuracy": 0.5}
+        return fc2(seed=7), {"spec": as_json(spec), "train_seconds": 0.0, "test_accuracy": 0.5}
 
-    monkeypatch.setattr(ctx, "_train", train)
+    monkeypatch.setattr(experiments, "train_network", train)
     return trained
 
 
@@ -75,7 +78,7 @@ def test_corrupt_attack_result_is_moved_aside_logged_and_recomputed(tmp_path, mo
     result = ctx.attack(SPEC)
     assert result["robust_accuracy"] == 0.5 and len(calls) == 1
     assert path.with_name(path.name + ".corrupt").read_bytes() == content      # kept for a look
-    assert json.loads(path.read_text())["spec"] == _as_json(SPEC)              # recomputed, rewritten
+    assert json.loads(path.read_text())["spec"] == as_json(SPEC)              # recomputed, rewritten
     notes = [line for line in logs if str(path) in line]
     assert len(notes) == 1 and reason in notes[0] and ".corrupt" in notes[0], logs
     assert ctx.attack(SPEC) == result and len(calls) == 1                      # and reused afterwards
@@ -99,7 +102,7 @@ def test_corrupt_cached_model_is_moved_aside_logged_and_retrained(tmp_path, monk
     trained = fake_training(ctx, monkeypatch)
     spec = SPEC.model
     path = ctx.model_path(spec)
-    save_checkpoint(path, fc2(), {"spec": _as_json(spec)})
+    save_checkpoint(path, fc2(), {"spec": as_json(spec)})
     good = path.read_bytes()
     if damage == "object-array":
         np.savez(path.with_suffix(""), x=np.array([{"a": 1}], dtype=object))
@@ -119,24 +122,26 @@ def test_cached_model_of_other_settings_is_retrained(tmp_path, monkeypatch):
     ctx, logs, _ = fake_attacks(tmp_path, monkeypatch)
     trained = fake_training(ctx, monkeypatch)
     spec = SPEC.model
-    save_checkpoint(ctx.model_path(spec), fc2(), {"spec": _as_json(TrainSpec("fc2", "mnist", seed=3))})
+    save_checkpoint(ctx.model_path(spec), fc2(), {"spec": as_json(TrainSpec("fc2", "mnist", seed=3))})
     ctx.model(spec)
     assert len(trained) == 1 and any("other settings; retraining" in line for line in logs)
 
 
 def fake_theory(tmp_path, monkeypatch, calls):
     """theory_results with every computation replaced by a constant (and counted)."""
-    monkeypatch.setattr(reproduction.theory, "high_snr_fraction", lambda *a, **k: calls.append(1) or 0.5)
-    monkeypatch.setattr(reproduction, "_theorem2", lambda *a: [{"eps": 0.1}])
-    monkeypatch.setattr(reproduction, "_flips", lambda *a: [])
-    monkeypatch.setattr(reproduction.theory, "certified_radius", lambda *a: np.ones(3))
-    monkeypatch.setattr(reproduction.theory, "gammas", lambda *a: np.ones(2))
+    monkeypatch.setattr(theory_study.theory, "high_snr_fraction", lambda *a, **k: calls.append(1) or 0.5)
+    monkeypatch.setattr(theory_study, "_theorem2", lambda *a: [{"eps": 0.1}])
+    monkeypatch.setattr(theory_study, "_flips", lambda *a: [])
+    monkeypatch.setattr(theory_study.theory, "certified_radius", lambda *a: np.ones(3))
+    monkeypatch.setattr(theory_study.theory, "gammas", lambda *a: np.ones(2))
     logs = []
 
     class Ctx:
         cache_dir, log = tmp_path, logs.append
         model = classifier = staticmethod(lambda spec, *a: None)
-        test_set = staticmethod(lambda spec, n=None: (np.zeros((3, 28, 28)), np.zeros(3, int)))
+
+        class datasets:
+            test_set = staticmethod(lambda spec, n=None: (np.zeros((3, 28, 28)), np.zeros(3, int)))
 
     return Ctx(), logs
 
@@ -145,14 +150,14 @@ def fake_theory(tmp_path, monkeypatch, calls):
 def test_corrupt_theory_cache_is_moved_aside_and_recomputed(tmp_path, monkeypatch, case):
     calls = []
     ctx, logs = fake_theory(tmp_path, monkeypatch, calls)
-    s = reproduction.Settings(quick=True)
-    first = reproduction.theory_results(ctx, s)
+    s = Settings(quick=True)
+    first = theory_study.theory_results(ctx, s)
     n = len(calls)
-    assert reproduction.theory_results(ctx, s) == first and len(calls) == n     # cached
+    assert theory_study.theory_results(ctx, s) == first and len(calls) == n     # cached
     path, = (tmp_path / "theory").glob("theory-*.json")
     content = CORRUPT_JSON[case][0]
     path.write_bytes(content)
-    again = reproduction.theory_results(ctx, s)
+    again = theory_study.theory_results(ctx, s)
     assert len(calls) == 2 * n and again.pop("wall_seconds") >= 0
     assert again == {k: v for k, v in first.items() if k != "wall_seconds"}
     assert path.with_name(path.name + ".corrupt").read_bytes() == content
@@ -288,7 +293,8 @@ def test_an_empty_lock_file_is_stale_only_once_old(tmp_path):
 CHILD = r"""
 import json, os, sys, time
 sys.path.insert(0, sys.argv[3])
-from sparsenet import cache, files
+from sparsenet import files
+from sparsenet.repro import cache
 path, counter = sys.argv[1], sys.argv[2]
 
 def compute():
@@ -328,8 +334,9 @@ CHILD_ATTACK = r"""
 import sys, time
 sys.path.insert(0, sys.argv[3])
 import numpy as np
-from sparsenet import experiments
-from sparsenet.experiments import AttackSpec, Context, TrainSpec
+from sparsenet.repro import runner as experiments
+from sparsenet.repro.runner import Runner
+from sparsenet.repro.specs import AttackSpec, TrainSpec
 
 def fake_run_attack(clf, x, y, spec, log=None, **kw):
     with open(sys.argv[2], "a") as f:
@@ -339,9 +346,9 @@ def fake_run_attack(clf, x, y, spec, log=None, **kw):
 
 experiments.run_attack = fake_run_attack
 experiments.attacks.evaluate = lambda *a, **k: {"robust_accuracy": 0.25}
-ctx = Context(cache_dir=sys.argv[1], log=lambda m: print(m, file=sys.stderr, flush=True))
+ctx = Runner(cache_dir=sys.argv[1], log=lambda m: print(m, file=sys.stderr, flush=True))
 ctx.classifier = lambda spec, gradient="exact": None
-ctx.test_set = lambda spec, n=None: (np.zeros((2, 28, 28)), np.zeros(2, int))
+ctx.datasets.test_set = lambda spec, n=None: (np.zeros((2, 28, 28)), np.zeros(2, int))
 print(ctx.attack(AttackSpec(TrainSpec("fc2", "mnist", binary=True), "fgsm", eps=0.1))["robust_accuracy"])
 """
 

@@ -6,10 +6,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sparsenet import data, report
-from sparsenet.experiments import AttackSpec, Context, TrainSpec, _as_json, prune, spec_hash
+from sparsenet import data
+from sparsenet.repro import report
+from sparsenet.models import prune
+from sparsenet.repro.runner import Runner, train_network
+from sparsenet.repro.specs import AttackSpec, TrainSpec, as_json, spec_hash
 from sparsenet.layers import Dense
-from sparsenet.reproduction import PAPER, SECTIONS, Settings, plan
+from sparsenet.repro.plan import plan
+from sparsenet.repro.settings import PAPER, SECTIONS, Settings
 
 
 def test_cache_key_changes_with_every_setting_and_only_then():
@@ -48,13 +52,13 @@ def test_cache_key_is_stable_across_processes_and_json_round_trips():
     import sys
     spec = AttackSpec(TrainSpec("fc2", "mnist", binary=True), "cw", params=(("binary_steps", 2),))
     assert spec.key() == spec_hash(spec) and len(spec.key()) == 16
-    code = ("from sparsenet.experiments import AttackSpec, TrainSpec; print(AttackSpec(TrainSpec("
+    code = ("from sparsenet.repro.specs import AttackSpec, TrainSpec; print(AttackSpec(TrainSpec("
             "'fc2', 'mnist', binary=True), 'cw', params=(('binary_steps', 2),)).key())")
     other_process = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                                    cwd=Path(__file__).resolve().parent.parent,
                                    env={**os.environ, "PYTHONHASHSEED": "123"}).stdout.strip()
     assert other_process == spec.key()
-    assert _as_json(spec)["params"] == [["binary_steps", 2]]
+    assert as_json(spec)["params"] == [["binary_steps", 2]]
 
 
 def test_specs_reject_bad_settings():
@@ -68,7 +72,7 @@ def test_specs_reject_bad_settings():
 
 
 def test_every_section_plans_jobs_and_quick_differs_from_full():
-    from sparsenet.reproduction import EXTENDED_SECTIONS
+    from sparsenet.repro.settings import EXTENDED_SECTIONS
     for section in SECTIONS + EXTENDED_SECTIONS:
         full, quick = plan(section, Settings()), plan(section, Settings(quick=True))
         assert full and quick
@@ -98,30 +102,30 @@ def test_prune_keeps_the_largest_magnitudes_of_the_weights_before_pruning(rho, k
 
 
 def test_sparse_training_prunes_the_first_layer_and_fine_tuning_keeps_it_pruned(tmp_path, monkeypatch):
-    """Context._train on synthetic data: l1 only on the first layer, rho of its weights non-zero
+    """train_network on synthetic data: l1 only on the first layer, rho of its weights non-zero
     after pruning *and* after the fine-tuning epochs, two histories joined."""
     rng = np.random.default_rng(0)
     sets = {"train": (rng.random((300, 28, 28)).astype(np.float32), rng.integers(0, 2, 300)),
             "test": (rng.random((50, 28, 28)).astype(np.float32), rng.integers(0, 2, 50))}
-    ctx = Context(cache_dir=tmp_path, log=lambda m: None)
-    monkeypatch.setattr(ctx, "dataset", lambda name, binary, split: sets[split])
+    ctx = Runner(cache_dir=tmp_path, log=lambda m: None)
+    monkeypatch.setattr(ctx.datasets, "get", lambda name, binary, split: sets[split])
     splits, split = [], data.train_val_split
     monkeypatch.setattr(data, "train_val_split", lambda *a: splits.append(a[2:]) or split(*a))
     spec = TrainSpec("fc2", "mnist", binary=True, defense="sparse", rho=0.05, l1=0.01, l2=0.001, epochs=2,
                      finetune_epochs=2, batch_size=32, n_train=250, val_size=40, optimizer="sgd", lr=0.05, seed=3)
-    net, meta = ctx._train(spec)
+    net, meta = train_network(spec, ctx.datasets, ctx.log)
     assert splits == [(40, 3)]                           # the spec's validation size and seed
     first = net.weighted[0]
     assert (first.l1, first.l2) == (0.01, 0.001) and (net.weighted[1].l1, net.weighted[1].l2) == (0.0, 0.001)
     assert np.count_nonzero(first.params["W"]) == int(0.05 * 7840)
     assert meta["first_layer_nonzero"] == pytest.approx(int(0.05 * 7840) / 7840)
-    assert len(meta["history"]["loss"]) == 4 and meta["spec"] == _as_json(spec)
+    assert len(meta["history"]["loss"]) == 4 and meta["spec"] == as_json(spec)
     assert 0 <= meta["test_accuracy"] <= 1
 
 
 def test_pgd_is_seeded_by_the_spec():
     from sparsenet import attacks
-    from sparsenet.experiments import run_attack
+    from sparsenet.repro.runner import run_attack
     from sparsenet.models import Classifier, fc2
     rng = np.random.default_rng(1)
     clf = Classifier(fc2(seed=0, dtype=np.float64))
@@ -172,7 +176,7 @@ def test_cw_outside_budget_counts_only_linf_above_eps():
 def test_the_plan_uses_the_paper_settings():
     """Section 5.2 and Appendix B: eps = 0.25; Table 1's iterative attacks delta = eps/20 for 80
     iterations; Figures 5-6's iterative attacks delta = eps/10 for 10; C&W through BPDA."""
-    from sparsenet.reproduction import EPS
+    from sparsenet.repro.settings import EPS
     assert EPS == 0.25
     table1 = dict(plan("table1", Settings()))
     for name in ("ifgsm", "mifgsm", "pgd"):
@@ -191,17 +195,18 @@ def test_summary_and_report_pair_every_cell_with_the_paper():
     assert summ["table1/pgd/frontend"] == {"paper": PAPER["table1/pgd/frontend"], "ours": 40.0, "n": 10}
     assert summ["table1/pgd/frontend/ci95"]["ours"] == [16.818, 68.7326]    # Wilson, 4 of 10
     assert summ["fig7/none/mean_l2_per_sqrt_n"]["paper"] == 0.076 and summ["fig7/none/mean_l2"]["paper"] is None
-    text = report.markdown(summ, {"seed": 0}, {"wall_seconds": 120, "peak_mb": 900},
+    text = report.markdown(summ, {"seed": 0}, {"wall_seconds": 5, "peak_mb": 900, "compute_seconds": 120},
                            [("Figure 5", "figures/fig5.png")])
     assert "| PGD, front end | 49.95 | 40.00 [16.8, 68.7] | -9.95 ⚠ |" in text
     assert "`table1/pgd/frontend` (paper 49.95, ours 40.00)" in text   # > 5 points: listed
-    assert "![Figure 5](figures/fig5.png)" in text and "2.0 minutes" in text
+    assert "![Figure 5](figures/fig5.png)" in text and "2.0 minutes" in text    # cold-cache compute time
+    assert "0.1 minutes" not in text                                            # never the re-run's wall time
 
 
 def test_cached_results_are_reused_and_stale_ones_are_not(tmp_path, monkeypatch):
     """A second run loads every cached attack; a cache file of other settings is recomputed."""
-    from sparsenet import experiments
-    from sparsenet.experiments import Context
+    from sparsenet.repro import runner as experiments
+    from sparsenet.repro.runner import Runner
     calls = []
 
     def fake_run_attack(clf, x, y, spec, log=None, **kw):
@@ -210,9 +215,9 @@ def test_cached_results_are_reused_and_stale_ones_are_not(tmp_path, monkeypatch)
 
     monkeypatch.setattr(experiments, "run_attack", fake_run_attack)
     monkeypatch.setattr(experiments.attacks, "evaluate", lambda *a, **k: {"robust_accuracy": 0.5})
-    ctx = Context(cache_dir=tmp_path)
+    ctx = Runner(cache_dir=tmp_path)
     monkeypatch.setattr(ctx, "classifier", lambda spec, gradient="exact": None)
-    monkeypatch.setattr(ctx, "test_set", lambda spec, n=None: (np.zeros((2, 28, 28)), np.zeros(2, int)))
+    monkeypatch.setattr(ctx.datasets, "test_set", lambda spec, n=None: (np.zeros((2, 28, 28)), np.zeros(2, int)))
     spec = AttackSpec(TrainSpec("cnn4", "mnist"), "cw", params=(("binary_steps", 2),))
     first = ctx.attack(spec)
     assert ctx.attack(spec) == first and len(calls) == 1          # tuples survive the JSON round trip

@@ -9,7 +9,8 @@ import math
 import numpy as np
 import pytest
 
-from sparsenet import adaptive, attacks
+from sparsenet import attacks
+from sparsenet.repro import adaptive
 import sparsenet.attacks.autopgd as autopgd_module
 import sparsenet.attacks.square_attack as square_module
 from sparsenet.attacks.autopgd import _apgd_run

@@ -1,5 +1,5 @@
 """Figures are drawn from whatever results are present, each into its own file."""
-from sparsenet import plots
+from sparsenet.repro import plots
 
 
 def curve(acc):

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from sparsenet import data
+from sparsenet.repro import reproduce
 
 ROOT = Path(__file__).resolve().parent.parent
 spec = importlib.util.spec_from_file_location("run_all", ROOT / "run_all.py")
@@ -23,8 +24,7 @@ def no_work(monkeypatch):
     def refuse(*a, **k):
         raise AssertionError("run_all started work it should not have started")
 
-    monkeypatch.setattr(run_all, "Context", refuse)
-    monkeypatch.setattr(run_all, "plan", refuse)
+    monkeypatch.setattr(run_all, "reproduce", refuse)
 
 
 @pytest.fixture
@@ -87,7 +87,7 @@ def test_the_first_log_line_names_the_data_folders(isolated, monkeypatch, capsys
     def stop(*a, **k):               # the first piece of work after the first line
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(run_all, "Context", stop)
+    monkeypatch.setattr(reproduce, "Runner", stop)
     assert run_all.cli(["--data-dir", str(isolated / "given"), "--out", str(isolated / "out")]) == 130
     lines = capsys.readouterr().err.splitlines()
     assert lines[0].startswith(f"data: mnist from {mnist} (--data-dir); fashion-mnist not found; "
@@ -143,5 +143,5 @@ def test_section_files_leave_the_per_example_arrays_in_the_cache():
     # fig5.json and fig6.json were 8 MB each while they carried one entry per test image.
     result = {"robust_accuracy": 0.5, "clean_accuracy": 0.9, "n": 4, "wall_seconds": 1.0,
               "correct": [True, False, True, False], "broken_by": ["pgd", None, None, "square"]}
-    assert run_all._public(result) == {"robust_accuracy": 0.5, "clean_accuracy": 0.9, "n": 4, "wall_seconds": 1.0}
+    assert reproduce._public(result) == {"robust_accuracy": 0.5, "clean_accuracy": 0.9, "n": 4, "wall_seconds": 1.0}
     assert "correct" in result and "broken_by" in result     # the cached result itself is untouched

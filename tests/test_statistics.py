@@ -6,8 +6,10 @@ import math
 import numpy as np
 import pytest
 
-from sparsenet import report, reproduction
-from sparsenet.experiments import prune
+from sparsenet.models import PRUNE_RULES
+from sparsenet.repro import plan, report
+from sparsenet.repro import settings as repro_settings
+from sparsenet.models import prune
 from sparsenet.layers import Dense
 from sparsenet.stats import Z95, accuracy_interval, aggregate, wilson_interval
 
@@ -80,9 +82,9 @@ def test_summary_aggregates_a_toy_table_over_seeds():
 
 
 def test_seeded_keys():
-    s = reproduction.Settings(seed=3)
-    assert reproduction.seeded("table2/mnist/none", 3, s) == "table2/mnist/none"
-    assert reproduction.seeded("table2/mnist/none", 5, s) == "table2/mnist/none@5"
+    s = repro_settings.Settings(seed=3)
+    assert repro_settings.seeded("table2/mnist/none", 3, s) == "table2/mnist/none"
+    assert repro_settings.seeded("table2/mnist/none", 5, s) == "table2/mnist/none@5"
     assert s.fc2_seeds == (3, 4, 5, 6, 7)
     assert s.cnn4_seeds() == (3,) and s.cnn4_seeds(extended=True) == (3, 4, 5)
 
@@ -118,14 +120,14 @@ def test_choose_sparse_takes_the_most_robust_setting_on_validation():
                (0.1, "global"): (0.80, 0.962), (0.1, "neuron"): (0.81, 0.960),
                (0.3, "global"): (0.55, 0.700),        # a seed collapsed: neither robust nor accurate
                (0.3, "neuron"): (0.81, 0.930)}        # as robust as (0.1, neuron) but less accurate
-    assert reproduction.choose_sparse(records) == (0.1, "neuron")
+    assert plan.choose_sparse(records) == (0.1, "neuron")
     records[(0.1, "neuron")] = (0.79, 0.960)
-    assert reproduction.choose_sparse(records) == (0.3, "neuron")
+    assert plan.choose_sparse(records) == (0.3, "neuron")
     with pytest.raises(ValueError):
-        reproduction.choose_sparse({})
+        plan.choose_sparse({})
 
 
-class FakeContext:
+class FakeRunner:
     """Model metadata as the cache would hold it: validation numbers from ``val``, and
     test-set numbers that the choice must never read."""
 
@@ -142,16 +144,16 @@ class FakeContext:
 
 
 def test_the_choice_reads_only_the_validation_split():
-    s = reproduction.Settings(quick=True)
+    s = repro_settings.Settings(quick=True)
     rng = np.random.default_rng(0)
-    settings = [(ds, l1, rule) for ds in ("mnist", "fashion-mnist") for l1 in reproduction.L1_SWEEP
-                for rule in reproduction.PRUNE_RULES]
+    settings = [(ds, l1, rule) for ds in ("mnist", "fashion-mnist") for l1 in repro_settings.L1_SWEEP
+                for rule in PRUNE_RULES]
     val = {k: (0.5 + 0.01 * i, 0.96) for i, k in enumerate(settings)}
     val[("mnist", 0.1, "neuron")] = (0.99, 0.9)
-    first = reproduction.sparse_setting(FakeContext(val, {k: rng.random() for k in settings}), s)
-    again = reproduction.sparse_setting(FakeContext(val, {k: rng.random() for k in settings}), s)
+    first = plan.sparse_setting(FakeRunner(val, {k: rng.random() for k in settings}), s)
+    again = plan.sparse_setting(FakeRunner(val, {k: rng.random() for k in settings}), s)
     assert first == again                                     # other test results: the same choice
     assert first["mnist"] == (0.1, "neuron")
     moved = dict(val)
     moved[("mnist", 0.01, "global")] = (0.995, 0.9)            # other validation numbers: another choice
-    assert reproduction.sparse_setting(FakeContext(moved, {k: 0.5 for k in settings}), s)["mnist"] == (0.01, "global")
+    assert plan.sparse_setting(FakeRunner(moved, {k: 0.5 for k in settings}), s)["mnist"] == (0.01, "global")

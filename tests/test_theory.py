@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from sparsenet import attacks, data
-from sparsenet.experiments import prune
+from sparsenet.models import prune
 from sparsenet.layers import Dense, ReLU
 from sparsenet.models import Classifier, Sequential, cnn4, fc2
 from sparsenet.frontend import Sparsifier, operators

@@ -49,7 +49,7 @@ def _linear_step(clf, x1, y, step, mode):
     """x1 + A(x1, step) for every example: the best candidate for multiclass."""
     front = clf.frontend if mode == "white" else None
     seen = x1 if front is None else front(x1)
-    W_eq, b_eq = equivalent_linear(clf.net, seen)                     # (B, L, N)
+    W_eq, b_eq = equivalent_linear(clf.without_frontend(), seen)      # (B, L, N)
     if clf.n_logits == 1:
         direction = W_eq[:, 0] * np.where(y == 1, -1, 1)[:, None]      # push to the wrong side
         if front is not None:

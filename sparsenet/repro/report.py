@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import adaptive
-from .reproduction import (ADAPTIVE_EPS, BASIS_SWEEP, DATASET_KEY, EPS, L1_SWEEP, PAPER, PAPER_CELL, PRUNE_RULES,
-                           RHO_SWEEP, SPARSE_RULE_TEXT, STUDY_SUITE, SUITES, Settings)
-from .stats import accuracy_interval, aggregate
+from ..stats import accuracy_interval, aggregate
+from . import adaptive, environment
+from .settings import (BASIS_SWEEP, DATASET_KEY, EPS, PAPER, PAPER_CELL, RHO_SWEEP, SPARSE_RULE_TEXT, STUDY_SUITE,
+                       SUITES, Settings)
 
 # Explanations for cells more than 5 points from the paper, written after looking at
 # the results (REPORT.md prints them beside the numbers).
@@ -64,7 +64,7 @@ def cells(results, infos, settings=None):
     """Every reproduced number: {key: (value, n)}; accuracies in %, n the number of test
     images behind it (None for distances).
 
-    ``results`` maps job keys (from ``reproduction.plan``) to attack results; ``infos``
+    ``results`` maps job keys (from ``plan.plan``) to attack results; ``infos``
     maps model keys (``b2/...``, ``sweep/.../clean``...) to model metadata.
     """
     out = {}
@@ -111,13 +111,14 @@ def cells(results, infos, settings=None):
     return out
 
 
-def summary(reproduced, results=None, infos=None, sparse=None, timing=None):
+def summary(reproduced, results=None, infos=None, sparse=None, timing=None, env=None):
     """summary.json: ``{key: {"paper": value or None, "ours": value, "n": images}}`` for
     every cell (the keys earlier versions wrote are unchanged), and beside them
     ``<key>/ci95`` (the Wilson interval, %), and for cells measured over several
     training seeds ``<key>/mean``, ``/std``, ``/min``, ``/max``, ``/seeds`` and
     ``/paper_in_seed_range``. Also the sparse network's chosen setting, the adaptive
-    section's sanity checks and the compute time per section."""
+    section's sanity checks, the compute time per section and (``environment``) the
+    software and machine of the run."""
     out = {}
     for key, (value, n) in sorted(reproduced.items()):
         out[key] = {"paper": PAPER.get(key), "ours": _round(value), "n": n}
@@ -147,6 +148,8 @@ def summary(reproduced, results=None, infos=None, sparse=None, timing=None):
     for section, t in ((timing or {}).get("sections") or {}).items():
         for what, seconds in t.items():
             out[f"timing/{section}/{what}"] = {"paper": None, "ours": round(seconds, 1)}
+    if env is not None:
+        out["environment"] = {"paper": None, "ours": env}
     return out
 
 
@@ -201,13 +204,14 @@ def markdown(summ, settings, timing, figures, quick=False, theory=None, extended
                   "show that every code path runs; they are not the reproduction.", ""]
     compute = timing.get("compute_seconds")
     command = "python run_all.py" + (" --quick" if quick else "") + (" --extended" if extended else "")
-    lines += [f"Produced by `{command}` in {timing['wall_seconds'] / 60:.1f} minutes on this machine (peak memory "
-              f"{timing['peak_mb']:.0f} MB)"
-              + (f"; computing its networks and attacks from a cold cache takes {compute / 60:.1f} minutes of "
-                 "training and attack time in all (per section below)" if compute else "")
+    lines += [f"Produced by `{command}`"
+              + (f"; its networks and attacks take {compute / 60:.1f} minutes of training and attack time "
+                 "from a cold cache (per section below; a second run reads the cache)" if compute else "")
               + ". Accuracies in %. Every accuracy carries its 95% Wilson interval over the test images it was "
               "measured on [in brackets]; the binary experiments also show their spread over "
               f"{summ.get('table2/mnist/none/seeds', {}).get('ours', 1)} training seeds.", ""]
+    if "environment" in summ:
+        lines += [environment.markdown_line(summ["environment"]["ours"]), ""]
     lines += _adaptive_headline(summ)
 
     seeds_note = ("" if not any(k.startswith("table1/") and k.endswith("/seeds") for k in summ) else

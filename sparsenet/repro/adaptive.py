@@ -1,4 +1,4 @@
-"""The adaptive evaluation's numbers (issue 10), from the cached attack results: each
+"""The adaptive evaluation's numbers, from the cached attack results: each
 network's worst case over everything run against it, each attack's own accuracy, and
 the sanity checks of Carlini et al. (2019, "On Evaluating Adversarial Robustness") that
 tell a real robustness number from an artefact of a weak or masked attack.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .reproduction import ADAPTIVE_EPS, BUDGET_ROLES, SUITES
+from .settings import ADAPTIVE_EPS, BUDGET_ROLES, SUITES
 
 GRADIENT_FREE = ("square",)
 BLACK_BOX = ("transfer", "noise")

@@ -13,7 +13,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from . import adaptive, files  # noqa: E402
+from .. import files  # noqa: E402
+from . import adaptive  # noqa: E402
 
 
 def _save(fig, path):

@@ -29,8 +29,8 @@ import socket
 import time
 from pathlib import Path
 
-from .files import TMP_PREFIX
-from .models import CheckpointError, load_checkpoint
+from ..checkpoints import CheckpointError, load_checkpoint
+from ..files import TMP_PREFIX
 
 CORRUPT_SUFFIX = ".corrupt"
 LOCK_SUFFIX = ".lock"

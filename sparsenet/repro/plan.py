@@ -1,0 +1,231 @@
+"""What each section of the reproduction trains and attacks: ``plan(section, settings)``
+gives its jobs as (cell key, TrainSpec or AttackSpec), and ``sparse_setting`` chooses
+Table 2's sparse network from the l1 sweep by validation numbers only.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..models import PRUNE_RULES
+from .settings import (ADAPTIVE_EPS, BASIS_SWEEP, BUDGET_ROLES, DATASET_KEY, EPS, EPS_GRID, EXTENDED_SECTIONS,
+                       L1_SWEEP, LEVELS, RHO_SWEEP, SECTIONS, SPARSE_RULE_TEXT, STUDY_SUITE, SUITES, Settings, seeded)
+from .specs import AttackSpec
+
+
+def choose_sparse(records):
+    """The sparse network's setting for Table 2, by SPARSE_RULE_TEXT, from validation
+    numbers only. ``records``: {(l1, rule): (validation accuracy under the attack, clean
+    validation accuracy)}, means over the seeds. Returns (l1, rule).
+
+    Choosing by robust rather than clean accuracy is what keeps the choice off both ends of
+    the sweep: a weak l1 is accurate but not robust, and a too strong one can collapse a
+    seed to chance, which makes it neither."""
+    if not records:
+        raise ValueError("no sparse-network settings to choose from")
+    return max(records, key=lambda k: (records[k][0], records[k][1], -k[0]))
+
+
+def sparse_setting(runner, s: Settings):
+    """{dataset: (l1, prune rule)} for Table 2's sparse network, chosen by ``choose_sparse``
+    from the sweep's networks (trained here, or read from the cache)."""
+    choice = {}
+    for ds in DATASET_KEY:
+        records = {}
+        for rule in PRUNE_RULES:
+            for l1 in L1_SWEEP:
+                infos = [runner.model_info(s.fc2(ds, "sparse", l1=l1, rule=rule, seed=seed)) for seed in s.fc2_seeds]
+                records[(l1, rule)] = (float(np.mean([i["val_robust_accuracy"] for i in infos])),
+                                       float(np.mean([i["val_accuracy"] for i in infos])))
+        choice[ds] = choose_sparse(records)
+        runner.log(f"sparse network for {ds}: l1 = {choice[ds][0]:g}, {choice[ds][1]} pruning (chosen by "
+                f"validation accuracy: {SPARSE_RULE_TEXT})")
+    return choice
+
+
+def plan(section, s: Settings, sparse=None, extended=False):
+    """The jobs of one section: a list of (cell key, TrainSpec or AttackSpec).
+
+    ``sparse``: {dataset: (l1, rule)}, the sparse network's setting (``choose_sparse``);
+    the sweep's strongest l1 with global pruning when not given. ``extended``: cnn4 over
+    three training seeds (Table 1, B.2)."""
+    sparse = sparse or {ds: (L1_SWEEP[-2], "global") for ds in DATASET_KEY}
+
+    def fc2(ds, defense, seed, **kw):
+        if defense == "sparse":
+            kw.setdefault("l1", sparse[ds][0])
+            kw.setdefault("rule", sparse[ds][1])
+        return s.fc2(ds, defense, seed=seed, **kw)
+
+    if section == "b2":
+        jobs = []
+        for seed in s.cnn4_seeds(extended):
+            jobs += [(seeded("b2/cnn4/none", seed, s), s.cnn4(seed=seed)),
+                     (seeded("b2/cnn4/frontend", seed, s), s.cnn4("frontend", seed=seed))]
+        for seed in s.fc2_seeds:
+            for ds in DATASET_KEY:
+                for defense in ("none", "sparse", "frontend"):
+                    jobs.append((seeded(f"b2/fc2-{DATASET_KEY[ds]}/{defense}", seed, s), fc2(ds, defense, seed)))
+        return jobs
+    if section == "table1":
+        jobs = []
+        for seed in s.cnn4_seeds(extended):
+            for defense in ("none", "frontend"):
+                model = s.cnn4(defense, seed=seed)
+                modes = ("semi-white", "white") if defense == "frontend" else ("semi-white",)
+                for mode in modes:
+                    jobs.append((seeded(f"table1/ll-{mode}/{defense}", seed, s),
+                                 AttackSpec(model, "ll", EPS, mode=mode, n_test=s.n_test)))
+                jobs.append((seeded(f"table1/fgsm/{defense}", seed, s), AttackSpec(model, "fgsm", EPS, n_test=s.n_test)))
+                for name in ("ifgsm", "mifgsm", "pgd"):
+                    # The table reports the final iterate, as the attacks are defined; the same
+                    # run gives the "any iterate" variant (an example counts as broken once any
+                    # iterate fools the network), reported beside it. Without defense every
+                    # example falls within a few steps, so only the cheaper "any iterate"
+                    # (stop_on_success) is run: the two differ by a handful of examples there.
+                    jobs.append((seeded(f"table1/{name}/{defense}", seed, s), AttackSpec(
+                        model, name, EPS, delta=EPS / 20, iterations=s.iterations, n_test=s.n_test, seed=seed,
+                        stop_on_success=defense == "none")))
+        return jobs
+    if section == "table2":
+        jobs = []
+        for seed in s.fc2_seeds:
+            for ds in DATASET_KEY:
+                key = DATASET_KEY[ds]
+                jobs.append((seeded(f"table2/{key}/none", seed, s),
+                             AttackSpec(fc2(ds, "none", seed), "ll", EPS, n_test=s.n_test)))
+                jobs.append((seeded(f"table2/{key}/sparse", seed, s),
+                             AttackSpec(fc2(ds, "sparse", seed), "ll", EPS, n_test=s.n_test)))
+                for mode in ("semi-white", "white"):
+                    jobs.append((seeded(f"table2/{key}/frontend-{mode}", seed, s),
+                                 AttackSpec(fc2(ds, "frontend", seed), "ll", EPS, mode=mode, n_test=s.n_test)))
+        return jobs
+    if section == "sweep":
+        # The sparse network for every l1 strength and pruning rule, on every seed: the
+        # price in clean accuracy, the gain under attack, and the validation numbers the
+        # table's setting is chosen by.
+        jobs = []
+        for seed in s.fc2_seeds:
+            for ds in DATASET_KEY:
+                for rule in PRUNE_RULES:
+                    for l1 in L1_SWEEP:
+                        spec = s.fc2(ds, "sparse", l1=l1, rule=rule, seed=seed)
+                        key = f"sweep/{DATASET_KEY[ds]}/{rule}/{l1:g}"
+                        jobs.append((seeded(f"{key}/clean", seed, s), spec))
+                        jobs.append((seeded(f"{key}/ll", seed, s), AttackSpec(spec, "ll", EPS, n_test=s.n_test)))
+        return jobs
+    if section == "levels":
+        # Evidence for the wavelet level of the front end (Section 3.1's take-away: coarser
+        # levels have less localized basis functions): clean accuracy and the strongest
+        # attacks, on the first 1,000 test images.
+        jobs = []
+        n = 100 if s.quick else 1000
+        for level in LEVELS:
+            cnn = s.cnn4("frontend", level=level)
+            jobs.append((f"levels/cnn4/{level}/clean", cnn))
+            jobs.append((f"levels/cnn4/{level}/pgd", AttackSpec(cnn, "pgd", EPS, delta=EPS / 20,
+                                                                iterations=s.iterations, n_test=n, seed=s.seed)))
+            fc = s.fc2("mnist", "frontend", level=level)
+            jobs.append((f"levels/fc2/{level}/clean", fc))
+            jobs.append((f"levels/fc2/{level}/ll-white", AttackSpec(fc, "ll", EPS, mode="white")))
+        return jobs
+    if section in ("fig5", "fig6"):
+        ds = "mnist" if section == "fig5" else "fashion-mnist"
+        curves = [("no defense: linear attack", "none", "semi-white", 1),
+                  ("sparse net: linear attack", "sparse", "semi-white", 1),
+                  ("sparse net: iterative linear", "sparse", "semi-white", 10),
+                  ("front end: semi-white box", "frontend", "semi-white", 1),
+                  ("front end: white box", "frontend", "white", 1),
+                  ("front end: iterative semi-white", "frontend", "semi-white", 10),
+                  ("front end: iterative white", "frontend", "white", 10)]
+        jobs = []
+        for seed in s.fc2_seeds:
+            for curve, defense, mode, its in curves:
+                for eps in EPS_GRID:
+                    iterative = its > 1 and eps > 0   # at ε = 0 every attack is the identity
+                    spec = AttackSpec(fc2(ds, defense, seed), "ll", eps, mode=mode, iterations=its if iterative else 1,
+                                      delta=eps / 10 if iterative else None, stop_on_success=False, n_test=s.n_test)
+                    jobs.append((seeded(f"{section}/{curve}/{eps:g}", seed, s), spec))
+        return jobs
+    if section == "fig7":
+        jobs = []
+        for defense in ("none", "frontend"):
+            # Appendix B.3: BPDA identity through the front end, as the paper does.
+            jobs.append((f"fig7/{defense}", AttackSpec(s.cnn4(defense), "cw", gradient="bpda", **s.cw)))
+        return jobs
+    if section == "theory":
+        return [("theory/cnn4/none", s.cnn4()), ("theory/cnn4/frontend", s.cnn4("frontend")),
+                ("theory/fc2-mnist/none", s.fc2("mnist")), ("theory/fc2-mnist/sparse", fc2("mnist", "sparse", s.seed))]
+    if section == "adaptive":
+        return _adaptive_jobs(s, fc2)
+    if section in ("rho", "basis"):
+        return _frontend_sweep_jobs(section, s)
+    raise ValueError(f"unknown section {section!r}; choose from {SECTIONS + EXTENDED_SECTIONS}")
+
+
+def adaptive_networks(s, fc2):
+    """The networks of the adaptive section: {name: (TrainSpec, suite kind)}."""
+    nets = {"cnn4/none": (s.cnn4(), "cnn4/none"), "cnn4/frontend": (s.cnn4("frontend"), "cnn4/frontend")}
+    for ds, key in DATASET_KEY.items():
+        for defense in ("none", "sparse", "frontend"):
+            nets[f"fc2-{key}/{defense}"] = (fc2(ds, defense, s.seed), f"fc2/{defense}")
+    return nets
+
+
+def _adaptive_jobs(s, fc2):
+    """Per network: the worst case over its suite on the whole test set; each attack alone,
+    APGD-CE with more iterations and restarts, and the worst case against eps (cnn4: on the
+    first images only; fc2: on all), for the sanity checks of Carlini et al. (2019)."""
+    a, jobs = s.adaptive, []
+    for name, (model, kind) in adaptive_networks(s, fc2).items():
+        cnn = model.arch == "cnn4"
+        suite = SUITES[kind]
+        common = dict(iterations=a["iterations"], seed=s.seed)
+        budget = (("n_targets", a["n_targets"]), ("queries", a["queries"]))
+        jobs.append((f"adaptive/{name}/suite", AttackSpec(model, "worst_case", EPS, n_test=s.n_test,
+                                                          params=(("suite", suite),) + budget, **common)))
+        n = a["sanity_n"] if cnn else s.n_test
+        for attack in suite + ("noise",):
+            kind_, _, gradient = attack.partition("/")
+            spec = dict(model=model, eps=EPS, n_test=n, gradient=gradient or "exact", **common)
+            if kind_.startswith("apgd-") and kind_ != "apgd-t":
+                jobs.append((f"adaptive/{name}/alone/{attack}", AttackSpec(attack="apgd", params=(("loss", kind_[5:]),), **spec)))
+            elif kind_ == "apgd-t":
+                jobs.append((f"adaptive/{name}/alone/{attack}", AttackSpec(attack="apgd-t", params=budget[:1], **spec)))
+            elif kind_ == "square":
+                jobs.append((f"adaptive/{name}/alone/{attack}", AttackSpec(attack="square", params=budget[1:], **spec)))
+            else:   # transfer, noise
+                jobs.append((f"adaptive/{name}/alone/{attack}", AttackSpec(attack=kind_, **spec)))
+        for role, (its, restarts) in zip(BUDGET_ROLES, a["budgets"]):
+            jobs.append((f"adaptive/{name}/budget/{role}", AttackSpec(
+                model, "apgd", EPS, n_test=n, iterations=its, seed=s.seed, params=(("loss", "ce"), ("restarts", restarts)))))
+        n_eps = a["eps_n"] if cnn else a["fc2_eps_n"]
+        eps_suite = tuple(x for x in suite if x.startswith("apgd-ce")) + ("square",)
+        for eps in ADAPTIVE_EPS:
+            jobs.append((f"adaptive/{name}/eps/{eps:g}/worst", AttackSpec(
+                model, "worst_case", eps, n_test=n_eps, params=(("suite", eps_suite), ("queries", a["eps_queries"])),
+                **common)))
+            if cnn:   # the paper's attack at this eps (the fc2 curves are Figures 5 and 6)
+                jobs.append((f"adaptive/{name}/eps/{eps:g}/paper", AttackSpec(
+                    model, "pgd", eps, delta=eps / 20, iterations=s.iterations, n_test=n_eps, seed=s.seed,
+                    stop_on_success=False)))
+    return jobs
+
+
+def _frontend_sweep_jobs(section, s):
+    """What the paper mentions but does not show on cnn4 with the front end:
+    clean accuracy, the paper's PGD and the worst case, for several rho or bases, on the
+    first 2,000 test images and 4 training epochs (the sweep belongs to --extended)."""
+    n = 100 if s.quick else 2000
+    epochs = None if s.quick else 4
+    values = RHO_SWEEP if section == "rho" else BASIS_SWEEP
+    a, jobs = s.adaptive, []
+    for v in values:
+        model = s.cnn4("frontend", epochs=epochs, **({"rho": v} if section == "rho" else {"basis": v}))
+        key = f"{section}/{v:g}" if section == "rho" else f"{section}/{v}"
+        jobs.append((f"{key}/clean", model))
+        jobs.append((f"{key}/pgd", AttackSpec(model, "pgd", EPS, delta=EPS / 20, iterations=s.iterations, n_test=n,
+                                              seed=s.seed, stop_on_success=False)))
+        jobs.append((f"{key}/worst_case", AttackSpec(model, "worst_case", EPS, n_test=n, iterations=a["iterations"],
+                                                     seed=s.seed, params=(("suite", STUDY_SUITE),
+                                                                          ("queries", a["eps_queries"])))))
+    return jobs

@@ -1,0 +1,242 @@
+"""Runs the reproduction's experiments: trains a ``TrainSpec``'s network and runs an
+``AttackSpec``'s attack, each through the cache, and on all cores (``DataParallel``).
+
+A spec goes down once and its result comes back: ``Runner.model(spec)`` reads the network
+from the cache or calls ``train_network``; ``Runner.attack(spec)`` reads the result or
+builds the classifier, takes the test images from ``Datasets`` and calls ``run_attack``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .. import attacks, data, files
+from ..checkpoints import load_checkpoint, save_checkpoint
+from ..models import Classifier, build, prune
+from ..parallel import DataParallel
+from ..training import accuracy, fit, set_penalty
+from . import cache
+from .settings import SPARSE_SELECTION_EPS
+from .specs import AttackSpec, TrainSpec, as_json
+
+
+def _stderr(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+class Datasets:
+    """The datasets of one run, each split read from disk once."""
+
+    def __init__(self, data_dir=None):
+        self.data_dir = data_dir
+        self._loaded = {}
+
+    def get(self, name, binary, split):
+        key = (name, binary, split)
+        if key not in self._loaded:
+            load = data.load_binary if binary else data.load_dataset
+            self._loaded[key] = load(name, split, self.data_dir)
+        return self._loaded[key]
+
+    def train_set(self, spec: TrainSpec):
+        x, y = self.get(spec.dataset, spec.binary, "train")
+        return (x[:spec.n_train], y[:spec.n_train]) if spec.n_train else (x, y)
+
+    def test_set(self, spec: TrainSpec, n=None):
+        x, y = self.get(spec.dataset, spec.binary, "test")
+        return x[:n], y[:n]
+
+
+def train_network(spec: TrainSpec, datasets: Datasets, log=_stderr):
+    """Train ``spec``'s network; returns (network, metadata: history, accuracies, timing).
+
+    The front end, if any, sparsifies the training images once (it is deterministic).
+    The sparse defense (Section 4) trains with l1 on the first layer, prunes it
+    (``models.prune``), optionally fine-tunes with the pruned weights held at zero, and
+    records the validation accuracy under Table 2's attack, by which its setting is chosen.
+    """
+    x, y = datasets.train_set(spec)
+    frontend = spec.frontend()
+    if frontend is not None:
+        x = np.concatenate([frontend(x[i:i + 5000]) for i in range(0, len(x), 5000)])
+    x_tr, y_tr, x_val, y_val = data.train_val_split(x, y, min(spec.val_size, len(x) // 5), spec.seed)
+    net = build(spec.arch, seed=spec.seed)
+    fast = DataParallel(net)
+    set_penalty(net, l2=spec.l2)
+    if spec.defense == "sparse":
+        set_penalty(net, l1=spec.l1, l2=spec.l2, layers=[0])
+    log(f"training {spec.name} on {len(x_tr):,} images ({spec.epochs} epochs)")
+    t0 = time.perf_counter()
+    common = dict(batch_size=spec.batch_size, x_val=x_val, y_val=y_val, log=log, optimizer=spec.optimizer)
+    history = fit(fast, x_tr, y_tr, epochs=spec.epochs, lr=spec.lr, lr_decay=spec.lr_decay, seed=spec.seed, **common)
+    extra = {}
+    if spec.defense == "sparse":
+        extra["val_accuracy_unpruned"] = accuracy(fast, x_val, y_val)
+        mask = prune(net.weighted[0], spec.rho, spec.prune_rule)
+        if spec.finetune_epochs:
+            W = net.weighted[0].params["W"]
+            fine = fit(fast, x_tr, y_tr, epochs=spec.finetune_epochs, lr=spec.lr * spec.lr_decay ** spec.epochs,
+                       lr_decay=spec.lr_decay, seed=spec.seed + 1,
+                       after_step=lambda _: np.multiply(W, mask, out=W), **common)
+            history = {k: history[k] + fine[k] for k in history}  # lists concatenate, seconds add
+        # The validation split under Table 2's attack (the locally linear attack at ε = 0.25):
+        # what the sparse network's setting is chosen by (plan.choose_sparse).
+        x_adv = attacks.locally_linear(fast, x_val, y_val, SPARSE_SELECTION_EPS)
+        extra["val_robust_accuracy"] = float(np.mean(fast.predict(x_adv) == y_val))
+    xt, yt = datasets.test_set(spec)
+    meta = {"spec": as_json(spec), "history": history,
+            "train_seconds": time.perf_counter() - t0,
+            "test_accuracy": accuracy(DataParallel(net, frontend), xt, yt),
+            # x_val went through the front end already, like the training images
+            "val_accuracy": accuracy(fast, x_val, y_val), "n_val": int(len(x_val)), "n_test": int(len(xt)),
+            "first_layer_nonzero": float(np.mean(net.weighted[0].params["W"] != 0)), **extra}
+    log(f"{spec.name}: test accuracy {100 * meta['test_accuracy']:.2f}% after {meta['train_seconds']:.0f}s")
+    return net, meta
+
+
+class Runner:
+    """The networks and attack results of one run, through the cache in ``cache_dir``."""
+
+    def __init__(self, cache_dir, data_dir=None, log=_stderr):
+        self.cache_dir, self.log = Path(cache_dir), log
+        self.datasets = Datasets(data_dir)
+
+    # -- networks -------------------------------------------------------------------
+    def model_path(self, spec: TrainSpec):
+        return self.cache_dir / "models" / f"{spec.name}-{spec.key()}.npz"
+
+    def model(self, spec: TrainSpec):
+        """The trained network for ``spec``: read from the cache or trained now.
+
+        A corrupt cached file is moved aside (one log line) and the network trained again;
+        two runs sharing the cache train it once (see ``cache``)."""
+        path = self.model_path(spec)
+
+        def load(log):
+            got = cache.read_checkpoint(path, spec.arch, log)
+            if got is not None and got[1].get("spec") == as_json(spec):
+                return got[0]
+            if got is not None and log is not None:
+                log(f"cached model {path.name} was made from other settings; retraining")
+            return None
+
+        def train():
+            net, meta = train_network(spec, self.datasets, self.log)
+            save_checkpoint(path, net, meta)
+            return net
+
+        return cache.get_or_compute(path, load, train, self.log)
+
+    def model_info(self, spec: TrainSpec):
+        """Metadata saved with the network (training history, clean accuracy...)."""
+        self.model(spec)
+        return load_checkpoint(self.model_path(spec), arch=spec.arch)[1]
+
+    def classifier(self, spec: TrainSpec, gradient="exact"):
+        """The trained network behind its front end (if any), on all cores."""
+        return DataParallel(Classifier(self.model(spec), spec.frontend(gradient)))
+
+    # -- attacks ----------------------------------------------------------------------
+    def attack_path(self, spec: AttackSpec):
+        return self.cache_dir / "attacks" / f"{spec.model.name}-{spec.attack}-{spec.key()}.json"
+
+    def attack(self, spec: AttackSpec):
+        """Run (or read from the cache) one attack; returns its result dict."""
+        path = self.attack_path(spec)
+
+        def load(log):
+            result = cache.read_json(path, log)
+            if result is None:
+                return None
+            if "robust_accuracy" not in result:
+                if log is not None:
+                    cache.move_aside(path, "no robust_accuracy in it", log)
+                return None
+            if result.get("spec") == as_json(spec):
+                return result
+            if log is not None:
+                log(f"cached result {path.name} was made from other settings; running the attack again")
+            return None
+
+        def run():
+            clf = self.classifier(spec.model, spec.gradient)
+            source = self.classifier(dataclasses.replace(spec.model, defense="none")) if needs_source(spec) else None
+            x, y = self.datasets.test_set(spec.model, spec.n_test)
+            t0 = time.perf_counter()
+            self.log(f"running {spec.label} on {len(x):,} images")
+            x_adv, extra = run_attack(clf, x, y, spec, log=self.log, source=source)
+            result = attacks.evaluate(clf, x, y, x_adv, eps=spec.eps if spec.attack != "cw" else None)
+            result.update(extra)
+            result.update(spec=as_json(spec), key=spec.key(), label=spec.label,
+                          wall_seconds=time.perf_counter() - t0)
+            files.write_json(path, result)
+            return json.loads(path.read_text())   # exactly what a later run reads back
+
+        return cache.get_or_compute(path, load, run, self.log)
+
+
+def run_attack(clf, x, y, spec: AttackSpec, log=None, source=None):
+    """Dispatch an AttackSpec to its function in ``attacks``; returns (x_adv, extra info).
+    ``log`` receives progress lines of the long attacks; ``source`` is the undefended
+    classifier a transfer attack crafts its adversarials on (``needs_source(spec)``)."""
+    params = dict(spec.params)
+    if spec.attack in ADAPTIVE:
+        return _run_adaptive(clf, x, y, spec, params, log, source)
+    if spec.attack == "ll":
+        x_adv = attacks.locally_linear(clf, x, y, spec.eps, mode=spec.mode, iterations=spec.iterations,
+                                       delta=spec.delta, **params)
+        return x_adv, {}
+    if spec.attack == "fgsm":
+        return attacks.fgsm(clf, x, y, spec.eps, **params), {}
+    iterative = {"ifgsm": attacks.iterative_fgsm, "pgd": attacks.pgd, "mifgsm": attacks.mi_fgsm}
+    if spec.attack in iterative:
+        if spec.attack == "pgd":
+            params.setdefault("rng", spec.seed)
+        if spec.stop_on_success:
+            return iterative[spec.attack](clf, x, y, spec.eps, spec.delta, spec.iterations,
+                                          stop_on_success=True, **params), {}
+        # The final iterate is the result; the same run also gives the first misclassified
+        # iterates, i.e. what stop_on_success would have returned ("any iterate").
+        x_adv, x_first = iterative[spec.attack](clf, x, y, spec.eps, spec.delta, spec.iterations,
+                                                with_first_success=True, **params)
+        return x_adv, {"any_iterate": attacks.evaluate(clf, x, y, x_first, eps=spec.eps)}
+    if spec.attack == "cw":
+        x_adv, info = attacks.carlini_wagner_l2(clf, x, y, log=log, **params)
+        d = (x_adv - x).reshape(len(x), -1)
+        return x_adv, {"cw_success": info["success"].tolist(),
+                       "linf": np.abs(d).max(axis=1).tolist(),
+                       "l2": np.sqrt((d.astype(np.float64) ** 2).sum(axis=1)).tolist()}
+    raise ValueError(f"unknown attack {spec.attack!r}")
+
+
+# -- the adaptive evaluation ----------------------------------------------------------------
+ADAPTIVE = ("apgd", "apgd-t", "square", "transfer", "noise", "worst_case")
+
+
+def needs_source(spec: AttackSpec):
+    """Whether the attack transfers adversarials from the undefended network."""
+    names = dict(spec.params).get("suite", ())
+    return spec.attack == "transfer" or any(n.startswith("transfer") for n in names)
+
+
+def _run_adaptive(clf, x, y, spec, params, log, source):
+    """The attacks of the adaptive evaluation; ``params`` as ``AttackSpec.params`` holds them."""
+    names = params.get("suite", ())
+    if needs_source(spec) and source is None:
+        raise ValueError("a transfer attack needs source=, the undefended network's classifier")
+    common = dict(iterations=spec.iterations, n_targets=params.get("n_targets", 9),
+                  queries=params.get("queries", 5000), rng=spec.seed, source=source)
+    if spec.attack == "worst_case":
+        result = attacks.worst_case(clf, x, y, spec.eps, attacks.build_suite(names, **common), log=log)
+        return result.x_adv, {"broken_by": result.broken_by.tolist(), "accuracy_after": result.accuracy_after,
+                              "attack_seconds": result.seconds}
+    if spec.attack == "noise":
+        return attacks.random_sign(x, spec.eps, rng=spec.seed), {}
+    name = {"apgd": f"apgd-{params.get('loss', 'ce')}"}.get(spec.attack, spec.attack)
+    (entry,) = attacks.build_suite([name + (f"/{spec.gradient}" if name.startswith("apgd") else "")], **common)
+    return entry.run(clf, x, y, spec.eps), {}

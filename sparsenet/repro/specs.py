@@ -1,0 +1,112 @@
+"""Experiments as data: every trained network and every attack run is described by a
+frozen dataclass, cached on disk under a hash of that description (``spec_hash``), and
+its result carries the description (``as_json``) that made it.
+
+    spec = TrainSpec("cnn4", "mnist", defense="frontend")
+    net = runner.model(spec)                     # trained once, then read from the cache
+    result = runner.attack(AttackSpec(spec, "pgd", eps=0.25, delta=0.0125, iterations=80))
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+
+from ..frontend import Sparsifier
+from ..models import PRUNE_RULES
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """How one network is trained.
+
+    defense: "none"; "frontend" (the network is trained on images sparsified by the
+    front end ``basis``/``level``/``rho``, Section 5.1); or "sparse" (Section 4: l1 on
+    the first layer's weights, then pruning so that a share ``rho`` of them stays
+    non-zero, by ``prune_rule`` "global" (the largest weights of the whole layer) or
+    "neuron" (the largest of each hidden neuron, which keeps Theorem 2's
+    gamma = max_i ||w_i||_1 small), then ``finetune_epochs`` of the same objective with
+    the pruned weights held at zero).
+    """
+    arch: str
+    dataset: str
+    binary: bool = False
+    defense: str = "none"
+    basis: str = "cdf97"
+    level: int = 1
+    rho: float = 0.03
+    l1: float = 0.0
+    l2: float = 0.0
+    epochs: int = 6
+    finetune_epochs: int = 0
+    prune_rule: str = "global"
+    batch_size: int = 128
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    lr_decay: float = 0.7
+    n_train: int | None = None   # use only the first n training images (quick mode)
+    val_size: int = 5000
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.defense not in ("none", "frontend", "sparse"):
+            raise ValueError(f"defense must be 'none', 'frontend' or 'sparse', got {self.defense!r}")
+        if not 0 < self.rho <= 1:
+            raise ValueError(f"rho must be in (0, 1], got {self.rho}")
+        if self.prune_rule not in PRUNE_RULES:
+            raise ValueError(f"prune_rule must be one of {PRUNE_RULES}, got {self.prune_rule!r}")
+
+    @property
+    def name(self):
+        task = f"{self.dataset}{'-binary' if self.binary else ''}"
+        return f"{self.arch}-{task}-{self.defense}"
+
+    def key(self):
+        return spec_hash(self)
+
+    def frontend(self, gradient="exact"):
+        if self.defense != "frontend":
+            return None
+        return Sparsifier(basis=self.basis, level=self.level, rho=self.rho, gradient=gradient)
+
+
+@dataclass(frozen=True)
+class AttackSpec:
+    """One attack on one model over the first ``n_test`` test images.
+
+    attack: "ll" (locally linear, ``mode`` "semi-white" or "white"), "fgsm", "ifgsm",
+    "pgd", "mifgsm" or "cw". ``gradient`` is how gradients cross the front end
+    ("exact" or "bpda"). Iterative attacks stop early on success when
+    ``stop_on_success`` (never weaker, see ``attacks``).
+    """
+    model: TrainSpec
+    attack: str
+    eps: float = 0.0
+    delta: float | None = None
+    iterations: int = 1
+    mode: str = "semi-white"
+    gradient: str = "exact"
+    n_test: int | None = None
+    seed: int = 0
+    stop_on_success: bool = True
+    params: tuple = ()   # extra keyword arguments as sorted (name, value) pairs
+
+    def key(self):
+        return spec_hash(self)
+
+    @property
+    def label(self):
+        extra = f" {self.mode}" if self.attack == "ll" else ""
+        its = f" x{self.iterations}" if self.iterations > 1 else ""
+        return f"{self.model.name} {self.attack}{extra}{its} eps={self.eps:g}"
+
+
+def as_json(spec):
+    """The spec as it reads back from a JSON file (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(spec)))
+
+
+def spec_hash(spec):
+    text = json.dumps(dataclasses.asdict(spec), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
