@@ -13,12 +13,15 @@ settings, so an interrupted run resumes where it stopped. Full results go to
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
-from sparsenet import data
+from sparsenet import data, parallel
 from sparsenet.checkpoints import CheckpointError
 from sparsenet.data import DataError
 from sparsenet.repro import cache
@@ -30,7 +33,10 @@ ROOT = Path(__file__).resolve().parent
 
 
 def log(msg):
-    print(msg, file=sys.stderr, flush=True)
+    # One write per line: an interrupt between print's text and its newline would glue the
+    # "interrupted" line to the end of a progress line.
+    sys.stderr.write(f"{msg}\n")
+    sys.stderr.flush()
 
 
 def parse_args(argv=None):
@@ -86,10 +92,23 @@ def _data_line(data_dir):
     return "data: " + "; ".join(places)
 
 
+def _check_environment():
+    """None if the environment variables a run reads are usable, else what is wrong (checked
+    before any work: a bad value must not surface after minutes of training)."""
+    try:
+        parallel.workers()
+    except ValueError as e:
+        return str(e)
+    folder = os.environ.get(data.ENV_VAR, "")
+    if folder and not Path(folder).expanduser().is_dir():
+        return f"${data.ENV_VAR} is set to {folder}, which is not a folder"
+    return None
+
+
 def main(argv=None):
     args = parse_args(argv)
     out = Path(args.out).expanduser()
-    problem = _check_out(out)
+    problem = _check_environment() or _check_out(out)
     if problem:
         log(f"error: {problem}; nothing was run")
         return 2
@@ -98,10 +117,42 @@ def main(argv=None):
                      seed=args.seed, log=log)
 
 
-def cli(argv=None):
-    """``main`` for the command line: expected failures end in one message, not a traceback."""
+# Signals that stop a run as Ctrl-C does: KeyboardInterrupt, so every lock and temporary file
+# is removed on the way out, and the run ends with the "interrupted" line and exit status 130.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+def _interrupt(signum, frame):
+    for sig in STOP_SIGNALS:         # one clean stop: a second signal must not cut the cleanup short
+        signal.signal(sig, signal.SIG_IGN)
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+@contextlib.contextmanager
+def stop_on_signals():
+    """SIGTERM and SIGHUP (``kill``, a closed terminal) handled as SIGINT (Ctrl-C) inside the
+    block. A signal the run was started with ignored (``nohup``, a background job's SIGINT)
+    stays ignored. Python runs handlers in the main thread only: elsewhere nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    for sig, handler in previous.items():
+        if handler is not signal.SIG_IGN:
+            signal.signal(sig, _interrupt)
     try:
-        return main(argv)
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+
+
+def cli(argv=None):
+    """``main`` for the command line: expected failures end in one message, not a traceback;
+    Ctrl-C, SIGTERM and SIGHUP end in the "interrupted" line and exit status 130."""
+    try:
+        with stop_on_signals():
+            return main(argv)
     except DataError as e:
         log(f"error: {data.command_line_message(e, '--data-dir DIR')}")
     except (CheckpointError, CacheError, FloatingPointError) as e:

@@ -1,7 +1,6 @@
 """Timing helpers shared by the benchmark scripts (and the path set-up that lets every
 script run from a fresh clone: ``python benchmarks/bench_engine.py``)."""
 import os
-import platform
 import statistics
 import sys
 import time
@@ -45,14 +44,8 @@ def matmul_gflops(n=2048, repeats=5):
 
 
 def machine():
-    """What the numbers were measured on."""
-    import numpy as np
-    from sparsenet.parallel import blas_kernel
-    blas = np.show_config(mode="dicts").get("Build Dependencies", {}).get("blas", {})
-    return {"cores": os.cpu_count(), "cpu": platform.processor() or platform.machine(),
-            "python": platform.python_version(), "numpy": np.__version__,
-            "blas": f"{blas.get('name', '?')} {blas.get('version', '')}".strip(),
-            "blas_kernel": blas_kernel() or "unknown",
-            "blas_variables": {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ},
-            "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
+    """What the numbers were measured on: the run's environment (versions, BLAS and its
+    kernel, CPU, cores) and the thread settings."""
+    from sparsenet.repro.environment import describe
+    return {**describe(), "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
             "sparsenet_threads": os.environ.get("SPARSENET_THREADS", "default (one per core)")}

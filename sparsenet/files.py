@@ -29,16 +29,20 @@ def atomic_path(path, suffix: str = ""):
     # The writer's pid is in the name, so that a later run can tell a temporary file left by a
     # killed run (its pid is gone) from one being written right now (see cache.remove_stale_temporaries).
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TMP_PREFIX}{os.getpid()}-{path.name}-", suffix=suffix)
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())   # mkstemp makes 0600; a result file is as readable as any other
-    try:
+    try:                                # from here on, an interrupt (Ctrl-C, SIGTERM) removes tmp
+        os.close(fd)
+        os.chmod(tmp, 0o666 & ~_umask())   # mkstemp makes 0600; a result file is as readable as any other
         yield Path(tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(err, OSError) and err.filename in (None, tmp, str(tmp)):
+            # A failed write (disk full...) inside np.savez, a zip or a JSON dump names no file,
+            # or names the temporary one: name the file being written.
+            raise OSError(err.errno, err.strerror or str(err), str(path)) from err
         raise
 
 

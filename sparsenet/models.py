@@ -12,6 +12,18 @@ import numpy as np
 from .layers import LAYERS, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Reshape
 
 IMAGE_SHAPE = (28, 28)
+RANGE_TOL = 1e-6     # images may leave [0, 1] by float rounding, no more (as frontend.RANGE_TOL)
+
+
+def check_range(x):
+    """Raise ``ValueError`` unless the finite values of floating-point images ``x`` lie in
+    [0, 1] (one min and one max pass; NaN, infinity, shapes and dtypes are the network's
+    ``check_input``'s to report)."""
+    if x.dtype.kind != "f" or x.size == 0:
+        return
+    lo, hi = x.min(), x.max()
+    if np.isfinite(lo) and np.isfinite(hi) and (lo < -RANGE_TOL or hi > 1 + RANGE_TOL):
+        raise ValueError(f"images must lie in [0, 1] (pixels / 255), got values in [{lo:.3g}, {hi:.3g}]")
 
 
 class Sequential:
@@ -209,6 +221,12 @@ class Classifier:
 
     It runs plainly, on the network itself: after ``forward(x)`` the network's switches
     are those of x. ``parallel.DataParallel(clf)`` is the same model on all cores.
+
+    Images must lie in [0, 1]. The library checks the range where images come in: here in
+    ``forward`` (and ``DataParallel.forward``) when there is no front end, in the front end
+    (``frontend.Sparsifier``) when there is one, and in every attack (``attacks.check_inputs``).
+    A ``Sequential`` network alone takes any finite input (pre-processed images, unit
+    vectors for w_eq), so its own ``forward`` does not.
     """
 
     def __init__(self, net, frontend=None):
@@ -224,9 +242,12 @@ class Classifier:
         return self if self.frontend is None else type(self)(self.net)
 
     def forward(self, x):
-        """Logits (B, L) at evaluation; remembers x for the following ``backward``."""
+        """Logits (B, L) at evaluation; remembers x for the following ``backward``.
+        Raises ``ValueError`` for images outside [0, 1] (see the class docstring)."""
         if self.frontend is None:
-            return self.net.forward(x)
+            x = np.asarray(x)
+            check_range(x)
+            return self.net.forward(x)       # copies x: backward sees x as it was here
         x = np.array(x, copy=True)       # the front end's VJP needs x as it was at this pass
         logits = self.net.forward(self.frontend(x))
         self._x = x
@@ -237,6 +258,8 @@ class Classifier:
     def backward(self, seed):
         """dJ/dx (B, 28, 28) for dJ/dlogits = seed, at the x of the last ``forward``
         (no parameter gradients)."""
+        if self.frontend is not None and self._x is None:
+            raise RuntimeError("Classifier.backward needs a forward pass first")
         g = self.net.backward(seed, param_grads=False)
         return g if self.frontend is None else self.frontend.vjp(self._x, g)
 
@@ -279,5 +302,5 @@ def prune(layer, rho, rule="global"):
     return mask
 
 
-__all__ = ["Sequential", "Classifier", "cnn4", "fc2", "build", "predictions", "prune", "PRUNE_RULES",
+__all__ = ["Sequential", "Classifier", "check_range", "cnn4", "fc2", "build", "predictions", "prune", "PRUNE_RULES",
            "ARCHITECTURES", "LAYERS"]

@@ -41,7 +41,7 @@ import threading
 import numpy as np
 
 from .layers import Dropout
-from .models import Classifier, Sequential
+from .models import Classifier, Sequential, check_range
 
 # A slice below this many images is not worth a thread: the dispatch (~0.1 ms) would cost
 # more than the work it shares. Networks much smaller than cnn4 (fc2) stay serial as well,
@@ -294,6 +294,8 @@ class DataParallel(Classifier):
         x = np.asarray(x)
         if x.ndim == 0:                  # not a batch: the network's own check says what it expects
             self.net.check_input(x)
+        if self.frontend is None and not train:    # the front end checks its own input
+            check_range(x)
         if train:
             logits = self._train_forward(x)
         else:

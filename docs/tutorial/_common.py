@@ -1,8 +1,9 @@
-"""Small helpers the tutorial's chapters share: seeded data, a tiny trainer, pruning, figures.
+"""Small helpers the tutorial's chapters share: seeded data, trained networks, figures.
 
 Everything is seeded, so a chapter prints the same numbers on every run. Networks are
-trained in seconds (a few thousand images, one or two epochs); a trained network is
-cached for the session and handed out as a fresh copy, so a chapter may change it.
+trained by the library (``sparsenet.training.fit``; pruning is ``sparsenet.models.prune``)
+in seconds (a few thousand images, one or two epochs); a trained network is cached for the
+session and handed out as a fresh copy, so a chapter may change it.
 """
 from __future__ import annotations
 
@@ -18,9 +19,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from sparsenet import data, models  # noqa: E402
+from sparsenet import data, models, training  # noqa: E402
 from sparsenet.layers import Dense, Flatten, ReLU  # noqa: E402
-from sparsenet.losses import cross_entropy, weight_penalty  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 FIGURES_DIR = HERE / "figures"     # run.py points this elsewhere in --check mode
@@ -64,39 +64,14 @@ def ten_class_task(name="mnist", n_train=10000, n_test=1000):
 
 
 # -- training ----------------------------------------------------------------------------
-def train(net, x, y, epochs=2, batch_size=64, lr=1e-3, seed=0, after_step=None):
-    """Adam on cross-entropy plus the layers' weight penalties (``training.set_penalty``),
-    seeded shuffling. The whole training loop of this tutorial, in a dozen lines.
-    ``after_step(net)`` runs after every step (e.g. to keep pruned weights at zero)."""
-    rng = np.random.default_rng(seed)
-    params = net.parameters()
-    m1 = [np.zeros_like(p) for p in params]
-    m2 = [np.zeros_like(p) for p in params]
-    b1, b2, step = 0.9, 0.999, 0
-    for _ in range(epochs):
-        order = rng.permutation(len(x))
-        for start in range(0, len(x), batch_size):
-            idx = order[start:start + batch_size]
-            logits = net.forward(x[idx], train=True)
-            _, grad = cross_entropy(logits, y[idx])
-            net.backward(grad, input_grad=False)
-            weight_penalty(net.weighted)            # adds the l1 / l2 penalty's gradient
-            step += 1
-            for p, g, m, v in zip(params, net.gradients(), m1, m2):
-                m *= b1
-                m += (1 - b1) * g
-                v *= b2
-                v += (1 - b2) * g * g
-                p -= (lr * np.sqrt(1 - b2 ** step) / (1 - b1 ** step)) * m / (np.sqrt(v) + 1e-8)
-            if after_step is not None:
-                after_step(net)
-    return net
+# The tutorial trains with the library: ``training.fit`` (Adam on cross-entropy plus the
+# layers' weight penalties, seeded shuffling) and measures with ``training.accuracy``.
+BATCH_SIZE = 64        # small batches: two epochs on 12,396 digits are enough for fc2
+LR = 1e-3
 
 
-def accuracy(model, x, y):
-    """Share of x classified as y; ``model`` is a network or a ``models.Classifier``."""
-    clf = model if isinstance(model, models.Classifier) else models.Classifier(model)
-    return float(np.mean(clf.predict(x) == y))
+def quiet(msg):
+    """A ``log`` for ``training.fit`` that drops its progress lines (the chapters print their own)."""
 
 
 def linear_classifier(shape=(28, 28), seed=0):
@@ -128,15 +103,13 @@ def _trained(kind, frontend_key, l1, prune_rho, seed, n_train, epochs):
         raise ValueError(f"unknown network kind {kind!r}")
     if frontend_key is not None:
         x = frontend(*frontend_key)(x)
-    for layer in net.weighted:
-        layer.l1 = l1
-    train(net, x, y, epochs=epochs, seed=seed)
-    if prune_rho is not None:          # Section 4: prune, then fine-tune with the mask fixed
-        masks = [prune(layer, prune_rho) for layer in net.weighted[:1]]
-        for layer in net.weighted:
-            layer.l1 = 0.0
-        train(net, x, y, epochs=1, seed=seed + 1, lr=5e-4,
-              after_step=lambda n: [l.params["W"].__imul__(m) for l, m in zip(n.weighted, masks)])
+    training.set_penalty(net, l1=l1)
+    training.fit(net, x, y, epochs=epochs, batch_size=BATCH_SIZE, lr=LR, seed=seed, log=quiet)
+    if prune_rho is not None:          # Section 4: prune each hidden neuron, then fine-tune with the mask fixed
+        masks = [models.prune(layer, prune_rho, "neuron") for layer in net.weighted[:1]]
+        training.set_penalty(net, l1=0.0)
+        training.fit(net, x, y, epochs=1, batch_size=BATCH_SIZE, lr=LR / 2, seed=seed + 1, log=quiet,
+                     after_step=lambda n: [l.params["W"].__imul__(m) for l, m in zip(n.weighted, masks)])
     return net
 
 
@@ -147,7 +120,8 @@ def trained(kind="fc2", frontend_args=None, l1=0.0, prune_rho=None, seed=0, n_tr
         "mlp" (ten MNIST classes, 784 -> 64 -> 10; 10,000 training images by default)
     frontend_args : (basis, rho) to train on H_K(x) -- the network only ever sees H_K(x)
     l1 : l1 weight penalty during training; prune_rho : keep that share of each hidden
-        neuron's weights after training, then fine-tune one epoch (Section 4)
+        neuron's weights after training (``models.prune(layer, rho, "neuron")``), then
+        fine-tune one epoch without the penalty, the pruned weights held at zero (Section 4)
     """
     if kind == "mlp" and n_train is None:
         n_train = 10000
@@ -158,19 +132,6 @@ def trained(kind="fc2", frontend_args=None, l1=0.0, prune_rho=None, seed=0, n_tr
 def frontend(basis="cdf97", rho=0.03, gradient="exact"):
     from sparsenet.frontend import Sparsifier
     return Sparsifier(basis=basis, rho=rho, gradient=gradient)
-
-
-# -- network sparsity ----------------------------------------------------------------------
-def prune(layer, rho):
-    """Keep, in each neuron (column of a Dense layer's W), the floor(rho * n_in) weights largest
-    in magnitude; zero the rest. Returns the 0/1 mask (Section 4's sparse network)."""
-    W = layer.params["W"]
-    keep = max(1, int(np.floor(rho * W.shape[0] + 1e-9)))
-    top = np.argsort(-np.abs(W), axis=0, kind="stable")[:keep]
-    mask = np.zeros_like(W)
-    np.put_along_axis(mask, top, 1, axis=0)
-    W *= mask
-    return mask
 
 
 # -- figures -------------------------------------------------------------------------------

@@ -57,8 +57,13 @@ class WorstCase:
 
 def worst_case(clf, x, y, eps, attacks=None, batch_size=500, log=None):
     """Run ``attacks`` (a list of ``Attack``; ``default_suite(clf)`` when None) in order,
-    each on the examples still classified correctly; returns a ``WorstCase``."""
+    each on the examples still classified correctly; returns a ``WorstCase``.
+
+    Raises ``ValueError`` for an empty x: a robust accuracy over no images is undefined."""
     x, y = check_inputs(clf, x, y, eps)
+    if len(x) == 0:
+        raise ValueError(f"worst_case needs at least one image: a robust accuracy over none is undefined "
+                         f"(x has shape {x.shape})")
     attacks = default_suite(clf) if attacks is None else list(attacks)
     names = [a.name for a in attacks]
     if len(set(names)) != len(names) or CLEAN in names or ROBUST in names:

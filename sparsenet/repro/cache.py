@@ -231,15 +231,19 @@ def entry_lock(path, log=None, timeout=None, poll=POLL_SECONDS):
             continue
         except OSError as err:
             raise CacheError(f"cannot create the lock file {lock} ({err.strerror or err})") from None
+        break
+    written = False
+    try:                             # from the lock's creation on: an interrupt removes it
         with os.fdopen(fd, "w") as f:
             f.write(f"{me[0]} {me[1]}\n")
-        break
-    _held.add(str(lock))
-    try:
+        written = True
+        _held.add(str(lock))
         yield lock
     finally:
         _held.discard(str(lock))
-        if _lock_owner(lock) == me:  # never remove a lock that is not ours any more
+        # Never remove a lock that is not ours any more; one interrupted before it said whose
+        # it is was created by us a moment ago.
+        if _lock_owner(lock) == me or not written:
             with contextlib.suppress(FileNotFoundError):
                 lock.unlink()
 

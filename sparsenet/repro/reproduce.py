@@ -11,12 +11,13 @@ import sys
 import time
 from pathlib import Path
 
-from .. import files
+from .. import data, files
+from ..models import PRUNE_RULES
 from . import environment, plots, report
 from .plan import plan, sparse_setting
 from .progress import Progress, attack_cost, train_cost
 from .runner import Runner
-from .settings import EXTENDED_SECTIONS, SECTIONS, Settings
+from .settings import DATASET_KEY, EXTENDED_SECTIONS, L1_SWEEP, SECTIONS, Settings
 from .specs import AttackSpec, TrainSpec
 from .theory_study import theory_results
 
@@ -41,6 +42,7 @@ def reproduce(out, data_dir=None, quick=False, extended=False, only=None, seed=0
     # Table 2's sparse network is chosen from the l1 sweep's validation numbers: its
     # networks are trained (or read from the cache) before anything else is planned.
     uses_sparse = {"b2", "table2", "sweep", "fig5", "fig6", "theory", "adaptive"}
+    check_data(runner, settings, sections, extended, uses_sparse & set(sections))
     sparse = sparse_setting(runner, settings) if uses_sparse & set(sections) else None
     jobs = {s: plan(s, settings, sparse, extended=extended) for s in sections}
     owner, models = {}, {}           # a network belongs to the first section that uses it
@@ -109,6 +111,27 @@ def reproduce(out, data_dir=None, quick=False, extended=False, only=None, seed=0
     log(f"done in {timing['wall_seconds'] / 60:.1f} min; wrote {report_path}, {results_dir}/summary.json "
         f"and {len(figures)} figures in {figures_dir}")
     return 0
+
+
+def check_data(runner, settings, sections, extended, sweep):
+    """Open and check (format and SHA-256) every data file the run will read, before the
+    first network trains: a damaged test file must not wait for minutes of training to be
+    found. The datasets come from the plan (with the default sparse setting, which uses the
+    same datasets as the chosen one) and, with ``sweep``, the l1 sweep. Nothing is read when
+    every network and attack is cached already."""
+    specs = [spec for section in sections for _, spec in plan(section, settings, None, extended=extended)]
+    if sweep:
+        specs += [settings.fc2(ds, "sparse", l1=l1, rule=rule, seed=seed) for ds in DATASET_KEY
+                  for rule in PRUNE_RULES for l1 in L1_SWEEP for seed in settings.fc2_seeds]
+    models = [spec if isinstance(spec, TrainSpec) else spec.model for spec in specs]
+    cached = (all(runner.model_path(m).exists() for m in models)
+              and all(runner.attack_path(a).exists() for a in specs if isinstance(a, AttackSpec)))
+    if cached:
+        return
+    names = {m.dataset for m in models}
+    for name in (n for n in data.DATASETS if n in names):
+        for split in data.SPLITS:
+            runner.datasets.check(name, split)
 
 
 # Per-example arrays stay in the cache (the report reads them from there): in results/ they

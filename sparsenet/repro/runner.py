@@ -43,6 +43,11 @@ class Datasets:
             self._loaded[key] = load(name, split, self.data_dir)
         return self._loaded[key]
 
+    def check(self, name, split):
+        """Read and check both files of a split now (``data.load_dataset`` keeps the arrays,
+        so the run's later reads of the split cost nothing)."""
+        data.load_dataset(name, split, self.data_dir)
+
     def train_set(self, spec: TrainSpec):
         x, y = self.get(spec.dataset, spec.binary, "train")
         return (x[:spec.n_train], y[:spec.n_train]) if spec.n_train else (x, y)
