@@ -1,14 +1,298 @@
-"""The attack suite on small networks trained here from real data (seconds each)."""
+"""sparsenet.attacks: the gradient attacks (FGSM, iterative FGSM, PGD, MI-FGSM), the locally
+linear attacks, Carlini & Wagner, and ``evaluate``: on small networks trained here from real
+data, and step by step on small float64 networks, where a plausible bug
+(a wrong normalisation, margin, point of linearisation or budget check) changes a number.
+What every attack shares (budget, range, batch-size independence, ``only``, eps checks) is
+checked here too; APGD, the Square Attack and the suite have their own files."""
 import numpy as np
 import pytest
 
+from helpers import mlp, own_labels
 from sparsenet import attacks, data
 from sparsenet.frontend import Sparsifier
+from sparsenet.layers import Dense, Flatten, ReLU
 from sparsenet.linear_model import equivalent_linear, pair_difference
-from sparsenet.models import Classifier, cnn4, fc2
+from sparsenet.models import Classifier, Sequential, cnn4, fc2
 from sparsenet.training import fit
 
+
+# -- step by step, on small float64 networks --------------------------------------------------
+def plain_mlp(seed=0):
+    """784 -> 12 ReLU -> 10 in float64, first-layer biases 0.05, second-layer biases 0."""
+    net = Sequential([Flatten(), Dense(784, 12, rng=seed, dtype=np.float64), ReLU(),
+                      Dense(12, 10, rng=seed + 1, dtype=np.float64)], arch="mlp", dtype=np.float64)
+    net.weighted[0].params["b"][:] = 0.05
+    return net
+
+
+def test_mi_fgsm_three_steps_by_hand():
+    """g_{k+1} = μ g_k + ∇J / ||∇J||_1 (per example), x_{k+1} = Π(x_k + δ sgn(g_{k+1}))."""
+    clf = Classifier(plain_mlp(1))
+    rng = np.random.default_rng(1)
+    x, y = rng.random((3, 28, 28)), np.array([1, 4, 7])
+    eps, delta, mu = 0.1, 0.03, 0.7
+    got = attacks.mi_fgsm(clf, x, y, eps, delta, 3, mu=mu)
+    xa, acc = x.copy(), np.zeros_like(x)
+    for _ in range(3):
+        _, g = attacks.loss_gradient(clf, xa, y)
+        acc = mu * acc + g / np.abs(g).sum(axis=(1, 2), keepdims=True)
+        xa = np.clip(np.clip(xa + delta * np.sign(acc), x - eps, x + eps), 0, 1)
+    np.testing.assert_allclose(got, xa, rtol=0, atol=1e-12)
+    # the l1 normalisation is per example: scaling one example's gradient changes nothing
+    assert not np.allclose(got, attacks.mi_fgsm(clf, x, y, eps, delta, 3, mu=0.0))   # μ matters
+
+
+def test_mi_fgsm_momentum_normalises_each_example_by_its_l1_norm():
+    from sparsenet.attacks.gradient import momentum_step
+    acc = np.array([[[1.0, -1.0]], [[0.0, 0.0]]])
+    grad = np.array([[[3.0, -1.0]], [[0.0, 0.0]]])
+    # example 0: 0.5 * (1, -1) + (3, -1) / 4; example 1: a zero gradient adds nothing
+    np.testing.assert_allclose(momentum_step(acc, grad, 0.5), [[[1.25, -0.75]], [[0.0, 0.0]]])
+
+
+def test_margin_of_a_one_logit_network():
+    """One logit y: class 1 when y > 0. The margin (> 0 iff misclassified) is -y for label 1
+    and y for label 0: the logit pushed towards the wrong class."""
+    logits = np.array([[2.0], [-3.0], [0.5], [-0.25]])
+    labels = np.array([1, 1, 0, 0])
+    np.testing.assert_array_equal(attacks.margin(logits, labels), [-2.0, 3.0, 0.5, -0.25])
+    two = np.array([[0.0, 2.0], [0.0, -3.0]])                                # the same as two logits (0, y)
+    np.testing.assert_array_equal(attacks.margin(two, labels[:2]), [-2.0, 3.0])
+
+
+def test_white_box_locally_linear_takes_w_eq_at_the_front_ends_output():
+    """A_W(x, ε) = ε sgn(P_K(w_eq(F(x)), x)): the network's linear model at what it sees (the
+    front end's output F(x)), carried back through the front end with the support of x."""
+    net = fc2(seed=3, dtype=np.float64)
+    front = Sparsifier()
+    clf = Classifier(net, front)
+    rng = np.random.default_rng(3)
+    x = rng.random((4, 28, 28)) * 0.5 + 0.25
+    y = np.array([0, 1, 0, 1])
+    W_eq, _ = equivalent_linear(net, front(x))                               # at F(x), not at x
+    direction = W_eq[:, 0] * np.where(y == 1, -1, 1)[:, None]
+    expected = np.clip(x + 0.1 * np.sign(front.project(direction, x)).reshape(x.shape), 0, 1)
+    np.testing.assert_array_equal(attacks.locally_linear(clf, x, y, 0.1, mode="white"), expected)
+    W_at_x, _ = equivalent_linear(net, x)                                    # the wrong point differs here
+    wrong = np.clip(x + 0.1 * np.sign(front.project(W_at_x[:, 0] * np.where(y == 1, -1, 1)[:, None], x))
+                    .reshape(x.shape), 0, 1)
+    assert not np.array_equal(wrong, expected)
+
+
+def test_evaluate_checks_every_example_against_the_budget():
+    clf = Classifier(plain_mlp(4))
+    x = np.full((4, 28, 28), 0.5)
+    y = clf.predict(x)
+    adv = x.copy()
+    adv[:3] += 0.1                                   # three examples exactly at ε
+    assert attacks.evaluate(clf, x, y, adv, eps=0.1)["mean_linf"] == pytest.approx(0.075)
+    adv[2, 5, 5] += 0.01                             # one pixel of one example outside the ball
+    with pytest.raises(ValueError, match="ℓ∞ ball"):
+        attacks.evaluate(clf, x, y, adv, eps=0.1)
+
+
+@pytest.mark.parametrize("change,match", [
+    (lambda x, y, a: (x, y[:-1], a), "labels"),
+    (lambda x, y, a: (x, y.astype(float), a), "labels"),
+    (lambda x, y, a: (x, y + 10, a), "labels"),
+    (lambda x, y, a: (x, y, a[:, :20]), "shape"),
+    (lambda x, y, a: (x, y, (a * 255).astype(np.uint8)), "floating"),
+    (lambda x, y, a: (x[:0], y[:0], a[:0]), "nothing to evaluate"),
+])
+def test_evaluate_rejects_bad_arguments(change, match):
+    clf = Classifier(plain_mlp(5))
+    x = np.full((3, 28, 28), 0.5)
+    x2, y2, a2 = change(x, clf.predict(x), x.copy())
+    with pytest.raises(ValueError, match=match):
+        attacks.evaluate(clf, x2, y2, a2, eps=0.1)
+    with pytest.raises(ValueError, match="batch_size"):
+        attacks.evaluate(clf, x, clf.predict(x), x, batch_size=0)
+
+
+@pytest.mark.parametrize("attack", ["fgsm", "ifgsm", "pgd", "mi_fgsm", "locally_linear", "apgd", "square"])
+def test_every_attack_rejects_eps_none(attack):
+    clf = Classifier(plain_mlp(6))
+    x = np.full((2, 28, 28), 0.5)
+    y = clf.predict(x)
+    call = {"fgsm": lambda: attacks.fgsm(clf, x, y, None),
+            "ifgsm": lambda: attacks.iterative_fgsm(clf, x, y, None, 0.01, 2),
+            "pgd": lambda: attacks.pgd(clf, x, y, None, 0.01, 2),
+            "mi_fgsm": lambda: attacks.mi_fgsm(clf, x, y, None, 0.01, 2),
+            "locally_linear": lambda: attacks.locally_linear(clf, x, y, None),
+            "apgd": lambda: attacks.apgd(clf, x, y, None),
+            "square": lambda: attacks.square(clf, x, y, None)}[attack]
+    with pytest.raises(ValueError, match="eps .*required, got None"):
+        call()
+
+
+def test_carlini_wagner_gradient_on_a_one_logit_network():
+    """On fc2 the objective's logit term is c * max(z_t - z_other, -κ) with the two logits
+    (0, y); its derivative in y is c (label 1) or -c (label 0), not twice that."""
+    net = fc2(seed=7, dtype=np.float64)
+    clf = Classifier(net)
+    seen = []
+    backward = clf.backward
+    clf.backward = lambda seed: seen.append(np.array(seed)) or backward(seed)
+    # One image on each side of the boundary, each correctly labelled (the hinge is active),
+    # so both branches, label 1 and label 0, are checked.
+    pool = np.random.default_rng(3).uniform(0, 1, (40, 28, 28))
+    z = clf.forward(pool)[:, 0]
+    x = pool[[np.argmax(z), np.argmin(z)]]
+    assert z.max() > 0 > z.min()
+    y = np.array([1, 0])
+    attacks.carlini_wagner_l2(clf, x, y, initial_const=0.5, binary_steps=1, max_iterations=1, abort_early=False)
+    np.testing.assert_allclose(seen[0][:, 0], np.where(y == 1, 0.5, -0.5))
+
+
+# -- the gradient attacks ------------------------------------------------------------------------
+def test_stop_on_success_never_evaluates_a_fooled_example_again():
+    """``stop_on_success`` freezes an example at its first misclassified iterate: it costs
+    no further forward or backward pass (were it not frozen, each step would evaluate it again only to find it still fooled:
+    the output would be the same, only the work differs, so the work is what is counted)."""
+    clf = Classifier(mlp(41))
+    x, y = own_labels(clf, 12, seed=4)
+    calls = []
+    forward = clf.forward
+
+    def recording(points):
+        logits = forward(points)
+        calls.append((np.array(points), logits.argmax(axis=1)))
+        return logits
+    clf.forward = recording
+    iterations = 8
+    attacks.iterative_fgsm(clf, x, y, 0.02, 0.0025, iterations, stop_on_success=True)
+    frozen, fooled_at = set(), []
+    for k, (points, pred) in enumerate(calls):
+        owner = [int(np.argmin(np.abs(p - x).reshape(len(x), -1).max(axis=1))) for p in points]
+        assert not frozen & set(owner), f"step {k + 1} evaluates examples already fooled"
+        fooled_at.append([o for o, p in zip(owner, pred) if p != y[o]])
+        frozen |= set(fooled_at[-1])
+    assert 0 < len(frozen) < len(x) and len(calls) == iterations
+    assert sum(len(f) for f in fooled_at[:-1]) > 0          # fooled before the last step: frozen since
+
+
+# -- Carlini & Wagner ----------------------------------------------------------------------------------
+def test_carlini_wagner_search_over_c_multiplies_by_10_then_bisects():
+    """Without a success c grows x10 per binary step (seen in the logit gradient, ±c on fc2's
+    one logit); once every step succeeds, c is bisected towards 0 and the smallest successful
+    c is reported (a search doubling c would try 0.5, 1, 2)."""
+    net = fc2(seed=7, dtype=np.float64)
+    clf = Classifier(net)
+    seeds = []
+    backward = clf.backward
+    clf.backward = lambda seed: seeds.append(np.array(seed)) or backward(seed)
+    x = np.full((1, 28, 28), 0.5)
+    y = (clf.forward(x)[:, 0] > 0).astype(int)              # correct: one Adam step cannot change that here
+    _, info = attacks.carlini_wagner_l2(clf, x, y, initial_const=0.5, binary_steps=3, max_iterations=1,
+                                        abort_early=False)
+    assert not info["success"][0]
+    np.testing.assert_allclose([abs(s[0, 0]) for s in seeds], [0.5, 5.0, 50.0])
+    # Misclassified from the start: every step succeeds, c = 0.5, then (0 + 0.5)/2, then 0.125.
+    _, info = attacks.carlini_wagner_l2(clf, x, 1 - y, initial_const=0.5, binary_steps=3, max_iterations=1,
+                                        abort_early=False)
+    assert info["success"][0] and info["const"][0] == pytest.approx(0.125)
+
+
+def test_carlini_wagner_returns_the_smallest_successful_point_it_evaluated():
+    """Every point C&W evaluates goes through ``forward``: of those misclassified, each
+    example returns the one nearest to it in ℓ2, not the last one found."""
+    net = fc2(seed=5, dtype=np.float64)
+    clf = Classifier(net)
+    evaluated = []
+    forward = clf.forward
+
+    def recording(points):
+        logits = forward(points)
+        evaluated.append((np.array(points), (logits[:, 0] > 0).astype(int)))
+        return logits
+    clf.forward = recording
+    rng = np.random.default_rng(5)
+    x = rng.random((4, 28, 28)) * 0.6 + 0.2
+    y = (forward(x)[:, 0] > 0).astype(int)
+    adv, info = attacks.carlini_wagner_l2(clf, x, y, initial_const=0.1, binary_steps=4, max_iterations=60,
+                                          lr=0.05, abort_early=False)
+    best = np.full(len(x), np.inf)
+    n_success = np.zeros(len(x), int)
+    for points, pred in evaluated:
+        flat = points.reshape(len(points), -1)
+        owner = np.argmin(((flat[:, None, :] - x.reshape(1, len(x), -1)) ** 2).sum(axis=2), axis=1)
+        d2 = ((flat - x.reshape(len(x), -1)[owner]) ** 2).sum(axis=1)
+        for i in np.flatnonzero(pred != y[owner]):
+            best[owner[i]] = min(best[owner[i]], d2[i])
+            n_success[owner[i]] += 1
+    assert info["success"].all() and (n_success > 1).all()
+    np.testing.assert_allclose(info["l2"], np.sqrt(best), rtol=1e-9)
+
+
+# -- behaviour every attack shares --------------------------------------------------------
+def run_all_new(clf, x, y, eps, batch_size):
+    multi = clf.n_logits >= 4
+    out = {"apgd-ce": attacks.apgd(clf, x, y, eps, iterations=12, rng=0, batch_size=batch_size),
+           "apgd-second": attacks.apgd(clf, x, y, eps, iterations=12, loss="dlr" if multi else "margin", rng=0,
+                                       batch_size=batch_size),
+           "square": attacks.square(clf, x, y, eps, queries=60, rng=0, batch_size=batch_size)}
+    if multi:
+        out["apgd-t"] = attacks.apgd_targeted(clf, x, y, eps, iterations=8, n_targets=3, rng=0, batch_size=batch_size)
+    return out
+
+
+@pytest.mark.parametrize("frontend", [False, True])
+def test_new_attacks_do_not_depend_on_the_batch_size(frontend):
+    clf = Classifier(mlp(6), Sparsifier() if frontend else None)
+    x, y = own_labels(clf, 11)
+    a, b = run_all_new(clf, x, y, 0.1, 3), run_all_new(clf, x, y, 0.1, 8)
+    for name in a:
+        np.testing.assert_allclose(a[name], b[name], rtol=0, atol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize("net", [mlp(7), fc2(seed=7, dtype=np.float64)], ids=["multiclass", "binary"])
+def test_new_attacks_respect_the_budget_and_leave_the_input_alone(net):
+    clf = Classifier(net)
+    x, y = own_labels(clf, 10)
+    keep = x.copy()
+    for name, adv in run_all_new(clf, x, y, 0.05, 4).items():
+        np.testing.assert_array_equal(x, keep, err_msg=f"{name} modified its input")
+        assert adv.shape == x.shape and adv.dtype == x.dtype
+        r = attacks.evaluate(clf, x, y, adv, eps=0.05)     # raises if the budget is broken
+        assert r["robust_accuracy"] <= 1.0
+        assert np.abs(adv - x).max() <= 0.05 + 1e-12 and adv.min() >= 0 and adv.max() <= 1
+
+
+def test_only_gives_each_selected_example_its_whole_set_result():
+    clf = Classifier(mlp(10))
+    x, y = own_labels(clf, 9)
+    mask = np.array([1, 0, 1, 1, 0, 0, 1, 0, 1], bool)
+    for run in (lambda **k: attacks.apgd(clf, x, y, 0.1, iterations=10, rng=3, **k),
+                lambda **k: attacks.apgd_targeted(clf, x, y, 0.1, iterations=6, n_targets=2, rng=3, **k),
+                lambda **k: attacks.square(clf, x, y, 0.1, queries=40, rng=3, **k),
+                lambda **k: attacks.pgd(clf, x, y, 0.1, 0.02, 5, rng=3, **k)):
+        full, part = run(), run(only=mask)
+        np.testing.assert_allclose(part[mask], full[mask], rtol=0, atol=1e-12)
+        np.testing.assert_array_equal(part[~mask], x[~mask])
+
+
+@pytest.mark.parametrize("bad", [None, -0.1, float("nan"), "0.1", True])
+def test_new_attacks_reject_a_bad_eps(bad):
+    clf = Classifier(mlp(11))
+    x, y = own_labels(clf, 2)
+    for attack in (attacks.apgd, attacks.apgd_targeted, attacks.square, attacks.worst_case):
+        with pytest.raises(ValueError, match="eps"):
+            attack(clf, x, y, bad)
+
+
+def test_with_gradient_swaps_only_the_front_end_gradient():
+    net = mlp(17)
+    clf = Classifier(net, Sparsifier())
+    st = attacks.with_gradient(clf, "straight-through")
+    assert st.net is net and st.frontend.gradient == "straight-through" and clf.frontend.gradient == "exact"
+    plain = Classifier(net)
+    assert attacks.with_gradient(plain, "bpda") is plain
+
+
+# -- on small networks trained here from real MNIST ------------------------------------------
 EPS = 0.25
+
+
 quiet = lambda msg: None  # noqa: E731
 
 

@@ -1,4 +1,5 @@
-"""The sparsifying front end H_K (Sections 2, 3.1, 5.1) and its exact gradient (footnote 2)."""
+"""sparsenet.frontend: the sparsifying front end H_K (Sections 2, 3.1, 5.1), its exact
+gradient (footnote 2), and the straight-through and BPDA gradients an attack may ask for."""
 import warnings
 
 import numpy as np
@@ -6,8 +7,9 @@ import pytest
 import pywt
 import scipy.fft
 
-from gradcheck import numerical_grad, rel_error, sample
+from helpers import numerical_grad, rel_error, sample
 from sparsenet.frontend import BASES, Sparsifier, _maps, operators
+
 
 CASES = [("cdf97", 1), ("cdf97", 2), ("haar", 1), ("haar", 2), ("db4", 1), ("db4", 2), ("dct", 1)]
 
@@ -255,3 +257,21 @@ def test_bad_gradient_or_projection_shapes_raise():
         sp.vjp(x, np.zeros((2, 784)))
     with pytest.raises(ValueError, match="w must have shape"):
         sp.project(np.zeros((3, 784)), x)
+
+
+# -- gradients through the front end --------------------------------------------------------
+def test_the_three_gradients_through_the_front_end():
+    rng = np.random.default_rng(16)
+    x = rng.random((3, 28, 28))
+    g = rng.standard_normal(x.shape)
+    exact = Sparsifier()
+    r, mask = exact._reconstruct(x)
+    through = exact._project_rows(g.reshape(3, -1), mask).reshape(x.shape)      # A^T M S^T g
+    clipped = exact._project_rows(g.reshape(3, -1) * ((r >= 0) & (r <= 1)), mask).reshape(x.shape)
+    assert ((r < 0) | (r > 1)).mean() > 0.2                                      # the clip matters here
+    np.testing.assert_allclose(exact.vjp(x, g), clipped, atol=1e-12)
+    np.testing.assert_allclose(exact.with_gradient("straight-through").vjp(x, g), through, atol=1e-12)
+    np.testing.assert_array_equal(exact.with_gradient("bpda").vjp(x, g), g)
+    assert not np.allclose(through, clipped)
+    other = exact.with_gradient("bpda")
+    assert (other.basis, other.level, other.rho, other.K) == (exact.basis, exact.level, exact.rho, exact.K)

@@ -1,11 +1,16 @@
-"""Every layer's backward pass against float64 finite differences, the switches of
-ReLU and max-pool (Section 3.2), and clear errors for bad input."""
+"""sparsenet.layers: every layer's backward pass against float64 finite differences, the
+switches of ReLU and max-pool (Section 3.2), clear errors for bad input, and the fast paths
+(blocked im2col through reused buffers, the transposed single-channel column matrix, work
+skipped when nobody asked for it) against the textbook loops of ``sparsenet.reference``."""
 import numpy as np
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
-from gradcheck import numerical_grad, rel_error, sample
+import sparsenet.layers as layers
+from helpers import numerical_grad, rel_error, sample
+from sparsenet import reference
 from sparsenet.layers import Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Reshape
+
 
 TOL = 1e-6
 
@@ -40,30 +45,6 @@ def test_conv2d_gradients(padding, cin, cout, size):
     conv = Conv2D(cin, cout, 5 if size > 7 else 3, padding, rng=1, dtype=np.float64)
     conv.params["b"][:] = rng.standard_normal(cout)
     check_layer(conv, rng.standard_normal((2, size, size, cin)), rng)
-
-
-def naive_conv(x, W, b, padding):
-    """Loop-based reference convolution (used only here, to check the im2col one)."""
-    k = W.shape[0]
-    p = k // 2 if padding == "same" else 0
-    xp = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
-    B, H, Wd, _ = xp.shape
-    out = np.zeros((B, H - k + 1, Wd - k + 1, W.shape[3]))
-    for h in range(out.shape[1]):
-        for w in range(out.shape[2]):
-            patch = xp[:, h:h + k, w:w + k, :]
-            out[:, h, w, :] = np.tensordot(patch, W, axes=([1, 2, 3], [0, 1, 2])) + b
-    return out
-
-
-@pytest.mark.parametrize("padding", ["same", "valid"])
-def test_conv2d_matches_naive_loops(padding):
-    rng = np.random.default_rng(1)
-    conv = Conv2D(3, 4, 5, padding, rng=2, dtype=np.float64)
-    conv.params["b"][:] = rng.standard_normal(4)
-    x = rng.standard_normal((2, 9, 9, 3))
-    np.testing.assert_allclose(conv.forward(x), naive_conv(x, conv.params["W"], conv.params["b"], padding),
-                               rtol=1e-12, atol=1e-12)
 
 
 def test_dense_gradients():
@@ -218,3 +199,128 @@ def test_bad_layer_settings_raise():
         Conv2D(1, 2, 4, padding="same")
     with pytest.raises(ValueError, match="dropout probability"):
         Dropout(1.0)
+
+
+# -- the fast layers against the textbook loops (sparsenet.reference) ----------------------
+# The loops are slow: batches of at most 7 images of at most 9x9 pixels.
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Blocks of a few images, so every batch below crosses several blocks and ends in
+    a partial one."""
+    monkeypatch.setattr(layers, "BLOCK_BYTES", 3000)
+
+
+# -- convolution -------------------------------------------------------------------------
+@pytest.mark.parametrize("padding", ["same", "valid"])
+def test_conv2d_matches_the_reference_loops(padding):
+    rng = np.random.default_rng(1)
+    conv = Conv2D(3, 4, 5, padding, rng=2, dtype=np.float64)
+    conv.params["b"][:] = rng.standard_normal(4)
+    x = rng.standard_normal((2, 9, 9, 3))
+    want = reference.conv2d_forward(x, conv.params["W"], conv.params["b"], padding)
+    np.testing.assert_allclose(conv.forward(x), want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("padding,cin,cout,size,k", [("same", 1, 4, 8, 5), ("valid", 3, 5, 9, 5),
+                                                     ("same", 2, 3, 7, 3), ("valid", 1, 2, 6, 3)])
+@pytest.mark.parametrize("train", [False, True])
+def test_blocked_conv_matches_the_reference_loops(small_blocks, padding, cin, cout, size, k, train):
+    rng = np.random.default_rng(0)
+    conv = Conv2D(cin, cout, k, padding, rng=1, dtype=np.float64)
+    conv.params["b"][:] = rng.standard_normal(cout)
+    for B in (7, 3, 7):      # shrinking and growing batches reuse the layer's buffers
+        x = rng.standard_normal((B, size, size, cin))
+        out = conv.forward(x, train=train)
+        assert conv._block() < B          # several blocks, the last one partial
+        ref = reference.conv2d_forward(x, conv.params["W"], conv.params["b"], padding)
+        np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-12)
+        g = rng.standard_normal(out.shape)
+        dx = conv.backward(g)
+        rdx, rdW, rdb = reference.conv2d_backward(g, x, conv.params["W"], padding)
+        np.testing.assert_allclose(dx, rdx, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(conv.grads["W"], rdW, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(conv.grads["b"], rdb, rtol=1e-12, atol=1e-12)
+
+
+def test_conv_without_input_gradient_gives_the_same_parameter_gradients():
+    rng = np.random.default_rng(1)
+    conv = Conv2D(1, 3, 5, "same", rng=2, dtype=np.float64)
+    x, g = rng.standard_normal((4, 8, 8, 1)), rng.standard_normal((4, 8, 8, 3))
+    conv.forward(x, train=True)
+    assert conv.backward(g, input_grad=False) is None
+    dW = conv.grads["W"].copy()
+    conv.forward(x, train=True)
+    conv.backward(g)
+    np.testing.assert_array_equal(conv.grads["W"], dW)
+
+
+def test_conv_backward_rejects_a_gradient_of_the_wrong_shape():
+    conv = Conv2D(1, 2, 3, "same", rng=0)
+    conv.forward(np.zeros((2, 4, 4, 1), np.float32))
+    with pytest.raises(ValueError, match=r"gradient of shape \(2, 4, 4, 2\)"):
+        conv.backward(np.zeros((2, 4, 4, 3), np.float32))
+
+
+# -- max-pool ----------------------------------------------------------------------------
+def test_maxpool_matches_the_reference_loops_with_ties():
+    rng = np.random.default_rng(2)
+    # Rounded values: many windows hold equal entries, where the first must win.
+    x = np.round(rng.standard_normal((5, 6, 8, 3)), 0)
+    pool = MaxPool2D()
+    out = pool.forward(x)
+    ref_out, ref_switch = reference.maxpool_forward(x)
+    np.testing.assert_array_equal(out, ref_out)
+    np.testing.assert_array_equal(pool.switch, ref_switch)
+    g = rng.standard_normal(out.shape)
+    np.testing.assert_array_equal(pool.backward(g), reference.maxpool_backward(g, ref_switch, x.shape))
+
+
+def test_reference_switch_convention_is_the_layers():
+    """The switch says which input of its 2x2 window won, as 2 * row + col; of equal
+    inputs the first (row-major) wins -- in the reference loops and in the layer alike."""
+    x = np.zeros((1, 2, 8, 1))
+    x[0, :, 0:2, 0] = [[5, 1], [1, 1]]          # top-left wins: 0
+    x[0, :, 2:4, 0] = [[1, 5], [1, 1]]          # top-right: 1
+    x[0, :, 4:6, 0] = [[1, 1], [5, 1]]          # bottom-left: 2
+    x[0, :, 6:8, 0] = [[1, 1], [1, 5]]          # bottom-right: 3
+    ties = np.zeros((1, 2, 8, 1))
+    ties[0, :, 0:2, 0] = [[2, 2], [2, 2]]       # all equal: the first, 0
+    ties[0, :, 2:4, 0] = [[1, 3], [3, 3]]       # three equal maxima: top-right, 1
+    ties[0, :, 4:6, 0] = [[1, 1], [3, 3]]       # bottom-left, 2
+    ties[0, :, 6:8, 0] = [[1, 3], [1, 3]]       # top-right, 1
+    for x, want in ((x, [0, 1, 2, 3]), (ties, [0, 1, 2, 1])):
+        _, switch = reference.maxpool_forward(x)
+        pool = MaxPool2D()
+        pool.forward(x)
+        np.testing.assert_array_equal(switch[0, 0, :, 0], want)
+        np.testing.assert_array_equal(pool.switch, switch)
+        dx = reference.maxpool_backward(np.ones((1, 1, 4, 1)), switch, x.shape)
+        np.testing.assert_array_equal(pool.backward(np.ones((1, 1, 4, 1))), dx)
+
+
+def test_switches_are_computed_for_the_last_forward_pass():
+    rng = np.random.default_rng(3)
+    relu, pool = ReLU(), MaxPool2D()
+    a, b = rng.standard_normal((2, 4, 4, 2)), rng.standard_normal((2, 4, 4, 2))
+    relu.forward(a), pool.forward(a)
+    first = relu.switch.copy(), pool.switch.copy()
+    relu.forward(b), pool.forward(b)
+    np.testing.assert_array_equal(relu.switch, b > 0)
+    np.testing.assert_array_equal(pool.switch, reference.maxpool_forward(b)[1])
+    assert not np.array_equal(relu.switch, first[0]) and not np.array_equal(pool.switch, first[1])
+
+
+def test_dense_without_input_gradient():
+    dense = Dense(4, 3, rng=0, dtype=np.float64)
+    dense.forward(np.ones((2, 4)))
+    assert dense.backward(np.ones((2, 3)), input_grad=False) is None
+    np.testing.assert_array_equal(dense.grads["W"], 2 * np.ones((4, 3)))
+
+
+def test_flatten_and_dropout_unchanged_by_the_fast_paths():
+    # Layers without fast paths keep their plain behaviour inside the fast network.
+    x = np.arange(12.0).reshape(1, 3, 4)
+    np.testing.assert_array_equal(Flatten().forward(x), x.reshape(1, 12))
+    np.testing.assert_array_equal(Dropout(0.5).forward(x), x)

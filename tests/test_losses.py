@@ -1,10 +1,15 @@
-"""Losses: values against their formulas, the two reductions against per-example losses,
-weight penalties against their definition, and clear errors."""
+"""sparsenet.losses: values against their formulas, the two reductions against per-example
+losses, gradients against finite differences, weight penalties against their definition,
+stability for huge logits, and clear errors."""
 import numpy as np
 import pytest
 
+from helpers import numerical_grad, rel_error, sample
 from sparsenet.layers import Dense
 from sparsenet.losses import cross_entropy, sigmoid_cross_entropy, softmax, softmax_cross_entropy, weight_penalty
+from sparsenet.models import fc2
+from sparsenet.training import set_penalty
+
 
 CASES = {"softmax": (softmax_cross_entropy, 4), "sigmoid": (sigmoid_cross_entropy, 1)}
 
@@ -100,3 +105,50 @@ def test_unknown_reduction_and_sigmoid_with_many_logits_raise():
         softmax_cross_entropy(np.zeros((1, 3)), np.array([0]), reduction="none")
     with pytest.raises(ValueError, match="needs one logit"):
         sigmoid_cross_entropy(np.zeros((1, 3)), np.array([0]))
+
+
+@pytest.mark.parametrize("n_logits", [1, 10])
+def test_cross_entropy_gradient(n_logits):
+    rng = np.random.default_rng(1)
+    logits = 3 * rng.standard_normal((6, n_logits))
+    labels = rng.integers(0, max(n_logits, 2), 6)
+    _, grad = cross_entropy(logits, labels)
+    f = lambda: cross_entropy(logits, labels)[0]
+    idx = np.arange(logits.size)
+    assert rel_error(grad.ravel(), numerical_grad(f, logits, idx)) < 1e-7
+
+
+def test_losses_are_stable_for_huge_logits():
+    loss, grad = softmax_cross_entropy(np.array([[1e4, -1e4, 0.0]]), np.array([1]))
+    assert np.isfinite(loss) and np.isfinite(grad).all() and loss == pytest.approx(2e4)
+    loss, grad = sigmoid_cross_entropy(np.array([[-1e4], [1e4]]), np.array([1, 1]))
+    assert np.isfinite(loss) and loss == pytest.approx(5e3)
+
+
+def test_loss_rejects_bad_labels():
+    with pytest.raises(ValueError, match="labels must be in"):
+        softmax_cross_entropy(np.zeros((2, 3)), np.array([0, 3]))
+    with pytest.raises(ValueError, match="expected logits"):
+        softmax_cross_entropy(np.zeros((2, 3)), np.array([0]))
+
+
+def test_weight_penalty_gradient():
+    rng = np.random.default_rng(2)
+    net = fc2(seed=0, dtype=np.float64)
+    set_penalty(net, l1=0.01, l2=0.001)
+    for layer in net.weighted:
+        layer.grads["W"][:] = 0
+    weight_penalty(net.weighted)
+    W = net.weighted[0].params["W"]
+    idx = sample(W.size, 20, rng)
+    num = numerical_grad(lambda: weight_penalty(net.weighted, add_grads=False), W, idx)
+    assert rel_error(net.weighted[0].grads["W"].reshape(-1)[idx], num) < 1e-6
+
+
+def test_confident_gradients_do_not_round_to_zero():
+    """p_t - 1 must stay -sum_{k != t} p_k even when p_t rounds to 1 in float32."""
+    logits = np.array([[30.0, 0.0, 5.0]], dtype=np.float32)
+    _, grad = softmax_cross_entropy(logits, np.array([0]), reduction="sum")
+    assert grad[0, 0] < 0 and grad[0, 0] == pytest.approx(-grad[0, 1:].sum(), rel=1e-6)
+    _, grad = sigmoid_cross_entropy(np.array([[30.0]], dtype=np.float32), np.array([1]), reduction="sum")
+    assert grad[0, 0] < 0 and grad[0, 0] == pytest.approx(-np.exp(-30.0), rel=1e-5)

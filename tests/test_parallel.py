@@ -8,7 +8,7 @@ slice, a stale replica or a mixed-up front-end state would be off by far more.""
 import numpy as np
 import pytest
 
-from gradcheck import numerical_grad, rel_error
+from helpers import numerical_grad, rel_error
 from sparsenet import parallel
 from sparsenet.frontend import Sparsifier
 from sparsenet.losses import cross_entropy
@@ -310,6 +310,22 @@ def test_parallel_training_weight_gradient_check_float64(two_threads):
         W, idx = layer.params["W"], rng.choice(layer.params["W"].size, 3, replace=False)
         numeric = numerical_grad(lambda: cross_entropy(net.forward(x), y)[0], W, idx)
         assert rel_error(layer.grads["W"].reshape(-1)[idx], numeric) < 1e-6, layer
+
+
+def test_elementwise_covers_every_element_once_and_updates_strided_arrays_in_place(two_threads):
+    """``elementwise`` (which sums the slices' weight gradients) cuts a large array into one
+    flat piece per worker: each element is summed once. An array with no flat view (a strided
+    view) is summed whole, in place: pieces of it would be copies, and the sum lost."""
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((2, 3 * parallel.MIN_PIECE + 1))
+    total = np.zeros_like(a)
+    base = np.zeros((600, 1000))
+    view = base[:, :600]                                  # 360,000 elements, no flat view
+    c, d = rng.standard_normal((2, *view.shape))
+    parallel.elementwise(parallel._sum_into, [(total, a, b), (view, c, d)])
+    np.testing.assert_array_equal(total, a + b)
+    np.testing.assert_array_equal(view, c + d)
+    assert not base[:, 600:].any()
 
 
 def test_small_networks_train_serially(two_threads):

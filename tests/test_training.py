@@ -1,12 +1,14 @@
-"""The training loop on tiny synthetic data: what each epoch sees (seeded shuffling, every
-example once), the learning-rate decay, the reported loss, the after_step hook, penalties."""
+"""sparsenet.training: the loop on tiny synthetic data (what each epoch sees, seeded shuffling,
+the learning-rate decay, the reported loss, the after_step hook, penalties) and on real MNIST
+(the networks learn, deterministically)."""
 import numpy as np
 import pytest
 
-from sparsenet import training
+from sparsenet import data, training
 from sparsenet.losses import cross_entropy, weight_penalty
-from sparsenet.models import fc2
+from sparsenet.models import cnn4, fc2
 from sparsenet.training import accuracy, fit, set_penalty
+
 
 quiet = lambda msg: None  # noqa: E731
 
@@ -133,3 +135,37 @@ def test_bad_settings_raise(kwargs, match):
         fit(fc2(), x, y, log=quiet, **kwargs)
     with pytest.raises(ValueError, match="as many labels as images"):
         fit(fc2(), x[:0], y[:0], epochs=1, log=quiet)
+
+
+def test_fit_rejects_bad_settings():
+    net, x, y = fc2(), np.zeros((4, 28, 28), np.float32), np.zeros(4, int)
+    with pytest.raises(ValueError, match="as many labels"):
+        fit(net, x, y[:3], epochs=1)
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        fit(net, x, y, epochs=1, optimizer="lbfgs")
+
+
+# -- real data -------------------------------------------------------------------
+def test_fc2_learns_mnist_3_vs_7(mnist_dir):
+    x, y = data.load_binary("mnist", "train", mnist_dir)
+    xt, yt = data.load_binary("mnist", "test", mnist_dir)
+    net = fc2(seed=0)
+    hist = fit(net, x[:4000], y[:4000], epochs=3, batch_size=32, seed=0, log=lambda m: None)
+    assert hist["loss"][-1] < hist["loss"][0]
+    assert accuracy(net, xt, yt) > 0.97
+
+
+def test_cnn4_learns_mnist_from_a_few_thousand_images(mnist_dir):
+    x, y = data.load_dataset("mnist", "train", mnist_dir)
+    xt, yt = data.load_dataset("mnist", "test", mnist_dir)
+    net = cnn4(seed=0)
+    fit(net, x[:3000], y[:3000], epochs=2, batch_size=64, seed=0, log=lambda m: None)
+    assert accuracy(net, xt[:2000], yt[:2000]) > 0.90
+
+
+def test_training_is_deterministic(mnist_dir):
+    x, y = data.load_binary("mnist", "train", mnist_dir)
+    nets = [fc2(seed=1) for _ in range(2)]
+    for net in nets:
+        fit(net, x[:1000], y[:1000], epochs=1, seed=5, log=lambda m: None)
+    np.testing.assert_array_equal(nets[0].parameters()[0], nets[1].parameters()[0])

@@ -1,0 +1,93 @@
+"""sparsenet.repro.plan and settings: every section's jobs with the paper's settings, seeded
+keys, and the choice of Table 2's sparse network from the validation split only."""
+import numpy as np
+import pytest
+
+from sparsenet.models import PRUNE_RULES
+from sparsenet.repro import plan as repro_plan
+from sparsenet.repro import settings as repro_settings
+from sparsenet.repro.plan import plan
+from sparsenet.repro.settings import SECTIONS, Settings
+
+
+def test_every_section_plans_jobs_and_quick_differs_from_full():
+    from sparsenet.repro.settings import EXTENDED_SECTIONS
+    for section in SECTIONS + EXTENDED_SECTIONS:
+        full, quick = plan(section, Settings()), plan(section, Settings(quick=True))
+        assert full and quick
+        # quick has fewer seeds, never other cells: its keys are among the full run's
+        assert {k for k, _ in quick} <= {k for k, _ in full}
+        assert {s.key() for _, s in full}.isdisjoint({s.key() for _, s in quick})
+    assert len(plan("table2", Settings())) == 5 * len(plan("table2", Settings(seed=0, quick=True))) / 2
+    with pytest.raises(ValueError, match="unknown section"):
+        plan("table9", Settings())
+
+
+def test_the_plan_uses_the_paper_settings():
+    """Section 5.2 and Appendix B: eps = 0.25; Table 1's iterative attacks delta = eps/20 for 80
+    iterations; Figures 5-6's iterative attacks delta = eps/10 for 10; C&W through BPDA."""
+    from sparsenet.repro.settings import EPS
+    assert EPS == 0.25
+    table1 = dict(plan("table1", Settings()))
+    for name in ("ifgsm", "mifgsm", "pgd"):
+        for defense in ("none", "frontend"):
+            spec = table1[f"table1/{name}/{defense}"]
+            assert (spec.eps, spec.delta, spec.iterations) == (0.25, 0.25 / 20, 80), spec
+    for key, spec in plan("fig5", Settings()):
+        if spec.iterations > 1:
+            assert spec.delta == pytest.approx(spec.eps / 10) and spec.iterations == 10, key
+    assert all(spec.gradient == "bpda" and spec.attack == "cw" for _, spec in plan("fig7", Settings()))
+    assert all(spec.eps == 0.25 for _, spec in plan("table2", Settings()))
+
+
+def test_seeded_keys():
+    s = repro_settings.Settings(seed=3)
+    assert repro_settings.seeded("table2/mnist/none", 3, s) == "table2/mnist/none"
+    assert repro_settings.seeded("table2/mnist/none", 5, s) == "table2/mnist/none@5"
+    assert s.fc2_seeds == (3, 4, 5, 6, 7)
+    assert s.cnn4_seeds() == (3,) and s.cnn4_seeds(extended=True) == (3, 4, 5)
+
+
+# -- choosing the sparse network -------------------------------------------------------------------
+def test_choose_sparse_takes_the_most_robust_setting_on_validation():
+    records = {(0.01, "global"): (0.60, 0.985), (0.01, "neuron"): (0.58, 0.985),
+               (0.1, "global"): (0.80, 0.962), (0.1, "neuron"): (0.81, 0.960),
+               (0.3, "global"): (0.55, 0.700),        # a seed collapsed: neither robust nor accurate
+               (0.3, "neuron"): (0.81, 0.930)}        # as robust as (0.1, neuron) but less accurate
+    assert repro_plan.choose_sparse(records) == (0.1, "neuron")
+    records[(0.1, "neuron")] = (0.79, 0.960)
+    assert repro_plan.choose_sparse(records) == (0.3, "neuron")
+    with pytest.raises(ValueError):
+        repro_plan.choose_sparse({})
+
+
+class FakeRunner:
+    """Model metadata as the cache would hold it: validation numbers from ``val``, and
+    test-set numbers that the choice must never read."""
+
+    def __init__(self, val, test):
+        self.val, self.test, self.logged = val, test, []
+
+    def model_info(self, spec):
+        robust, clean = self.val[(spec.dataset, spec.l1, spec.prune_rule)]
+        return {"val_robust_accuracy": robust, "val_accuracy": clean,
+                "test_accuracy": self.test[(spec.dataset, spec.l1, spec.prune_rule)]}
+
+    def log(self, msg):
+        self.logged.append(msg)
+
+
+def test_the_choice_reads_only_the_validation_split():
+    s = repro_settings.Settings(quick=True)
+    rng = np.random.default_rng(0)
+    settings = [(ds, l1, rule) for ds in ("mnist", "fashion-mnist") for l1 in repro_settings.L1_SWEEP
+                for rule in PRUNE_RULES]
+    val = {k: (0.5 + 0.01 * i, 0.96) for i, k in enumerate(settings)}
+    val[("mnist", 0.1, "neuron")] = (0.99, 0.9)
+    first = repro_plan.sparse_setting(FakeRunner(val, {k: rng.random() for k in settings}), s)
+    again = repro_plan.sparse_setting(FakeRunner(val, {k: rng.random() for k in settings}), s)
+    assert first == again                                     # other test results: the same choice
+    assert first["mnist"] == (0.1, "neuron")
+    moved = dict(val)
+    moved[("mnist", 0.01, "global")] = (0.995, 0.9)            # other validation numbers: another choice
+    assert repro_plan.sparse_setting(FakeRunner(moved, {k: 0.5 for k in settings}), s)["mnist"] == (0.01, "global")
