@@ -525,3 +525,20 @@ def test_bad_input_raises_value_error(call, match, cnn, mnist_small):
     _, _, x, y = mnist_small
     with pytest.raises(ValueError, match=match):
         call(Classifier(cnn), x[:4], y[:4])
+
+
+def test_carlini_wagner_breaks_label_0_examples_of_a_one_logit_network():
+    """The label-0 branch of C&W on a one-logit network (the logit must be pushed up, seed -c
+    on it): every correctly classified label-0 image is broken, by a small l2 step, and the
+    re-predicted adversarial is class 1."""
+    net = fc2(seed=7, dtype=np.float64)
+    clf = Classifier(net)
+    pool = np.random.default_rng(3).uniform(0, 1, (200, 28, 28))
+    logits = clf.forward(pool)[:, 0]
+    x = pool[logits < 0][:4]
+    assert len(x) == 4 and len({im.tobytes() for im in x}) == 4          # four distinct label-0 images
+    y = np.zeros(4, np.int64)
+    x_adv, info = attacks.carlini_wagner_l2(clf, x, y, initial_const=1.0, binary_steps=3, max_iterations=200)
+    assert info["success"].all()
+    assert (clf.predict(x_adv) == 1).all()
+    assert (info["l2"] < 5).all()

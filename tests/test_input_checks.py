@@ -24,12 +24,9 @@ at the forward pass's x after the caller reuses its array, the file named on a f
 """
 import contextlib
 import errno
-import gzip
 import importlib.util
 import io
-import json
 import os
-import types
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +37,7 @@ from sparsenet.checkpoints import CheckpointError, load_checkpoint, save_checkpo
 from sparsenet.frontend import Sparsifier
 from sparsenet.models import Classifier, build, cnn4, fc2, prune
 from sparsenet.parallel import DataParallel
-from sparsenet.repro import reproduce, runner
+from sparsenet.repro import runner
 
 ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("run_all", ROOT / "run_all.py")
@@ -384,7 +381,7 @@ ROWS = [
      CommandLine, "exit 2: error: SPARSENET_THREADS must be a whole number >= 1, got '-2'"),
     ("run_all: SPARSENET_DATA not a folder",
      lambda c: c.run_all("--quick", "--out", str(c.tmp), env={"SPARSENET_DATA": str(c.tmp / "none")}),
-     CommandLine, f"exit 2: error: $SPARSENET_DATA is set to "),
+     CommandLine, "exit 2: error: $SPARSENET_DATA is set to "),
     pytest.param("run_all: truncated test images (checked before any training)",
                  lambda c: c.run_all_until_training(_truncated_test_images(c, c.mnist_dir, c.fashion_mnist_dir)),
                  CommandLine, "t10k-images-idx3-ubyte.gz: not a valid gzip file",
@@ -492,20 +489,3 @@ def test_run_all_says_which_file_did_not_fit_on_the_disk(tmp_path, monkeypatch):
     with contextlib.redirect_stderr(err):
         assert run_all.cli(["--out", str(tmp_path / "out")]) == 2
     assert err.getvalue().splitlines()[-1] == f"error: No space left on device: {target}"
-
-
-def test_carlini_wagner_breaks_label_0_examples_of_a_one_logit_network():
-    """The label-0 branch of C&W on a one-logit network (the logit must be pushed up, seed -c
-    on it): every correctly classified label-0 image is broken, by a small l2 step, and the
-    re-predicted adversarial is class 1."""
-    net = fc2(seed=7, dtype=np.float64)
-    clf = Classifier(net)
-    pool = np.random.default_rng(3).uniform(0, 1, (200, 28, 28))
-    logits = clf.forward(pool)[:, 0]
-    x = pool[logits < 0][:4]
-    assert len(x) == 4 and len({im.tobytes() for im in x}) == 4          # four distinct label-0 images
-    y = np.zeros(4, np.int64)
-    x_adv, info = attacks.carlini_wagner_l2(clf, x, y, initial_const=1.0, binary_steps=3, max_iterations=200)
-    assert info["success"].all()
-    assert (clf.predict(x_adv) == 1).all()
-    assert (info["l2"] < 5).all()

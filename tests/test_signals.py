@@ -64,6 +64,17 @@ class Run:
         self.reader.join(timeout=10)
         return code
 
+    def signal_once_it_says(self, fragment, sig, delay, timeout=240):
+        """Wait for a line with ``fragment``, then ``delay`` seconds, send ``sig``; returns
+        the exit status. The child is killed if anything goes wrong."""
+        try:
+            self.wait_for(fragment, timeout)
+            time.sleep(delay)
+            self.proc.send_signal(sig)
+            return self.finish()
+        finally:
+            self.stop()
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.kill()
@@ -84,13 +95,7 @@ def _check_stopped(run, code):
 @pytest.mark.parametrize("sig", SIGNALS)
 def test_a_signal_while_training_and_attacking_stops_cleanly(sig, tmp_path, mnist_dir, fashion_mnist_dir):
     run = Run(["run_all.py", "--quick", "--out", str(tmp_path)])
-    try:
-        run.wait_for("training ")        # the first network is training: locks and writes under way
-        time.sleep(1.0)
-        run.proc.send_signal(sig)
-        code = run.finish()
-    finally:
-        run.stop()
+    code = run.signal_once_it_says("training ", sig, 1.0)    # the first network is training: locks, writes
     _check_stopped(run, code)
     assert _leftovers(tmp_path) == []
 
@@ -116,13 +121,7 @@ run_all.main = main
 sys.exit(run_all.cli())
 """)
     run = Run([str(script)])
-    try:
-        run.wait_for("writing", timeout=60)
-        time.sleep(0.7)
-        run.proc.send_signal(sig)
-        code = run.finish()
-    finally:
-        run.stop()
+    code = run.signal_once_it_says("writing", sig, 0.7, timeout=60)
     _check_stopped(run, code)
     assert _leftovers(tmp_path) == []
 
@@ -140,12 +139,8 @@ def test_a_run_waiting_on_another_runs_lock_stops_cleanly(tmp_path, mnist_dir, f
     lock.write_text(f"{other.pid} {socket.gethostname()}\n")
     run = Run(["run_all.py", "--quick", "--out", str(tmp_path)])
     try:
-        run.wait_for(f"cache: waiting for {path.name}")
-        time.sleep(0.5)
-        run.proc.send_signal(signal.SIGTERM)
-        code = run.finish()
+        code = run.signal_once_it_says(f"cache: waiting for {path.name}", signal.SIGTERM, 0.5)
     finally:
-        run.stop()
         other.kill()
         other.wait()
     _check_stopped(run, code)

@@ -504,7 +504,7 @@ MUTANTS = [
     M("hardening-8", "sparsenet/models.py", "        if self.frontend is not None and self._x is None:",
       "        if False:", INPUT, "Classifier.backward before any forward, with a front end"),
     M("hardening-9", "sparsenet/attacks/cw.py", "            seed[rows, other.argmax(axis=1)] -= const[idx] * hinge",
-      "            seed[rows, other.argmax(axis=1)] -= 0", INPUT, "C&W's label-0 branch on a one-logit network"),
+      "            seed[rows, other.argmax(axis=1)] -= 0", CW, "C&W's label-0 branch on a one-logit network"),
     M("hardening-10", "sparsenet/models.py", "        x = np.array(x, dtype=self.dtype)",
       "        x = np.asarray(x, dtype=self.dtype)", INPUT, "the network keeps the caller's x, not a copy"),
     M("hardening-11", "sparsenet/models.py",

@@ -53,7 +53,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 # What a scratch copy needs for the test suite to run.
-COPY = ("sparsenet", "tests", "examples", "run_all.py", "pyproject.toml", "README.md")
+COPY = ("sparsenet", "tests", "docs", "run_all.py", "pyproject.toml", "README.md")
 IGNORE = shutil.ignore_patterns("__pycache__", ".pytest_cache", "*.pyc", ".tmp-*")
 
 
