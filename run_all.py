@@ -8,7 +8,8 @@
 Trained networks and attack results are cached under ``<out>/cache`` by a hash of their
 settings, so an interrupted run resumes where it stopped. Full results go to
 ``<out>/results``, ``<out>/figures`` and ``<out>/REPORT.md``; quick results to
-``<out>/results/quick`` and ``<out>/figures/quick`` and never overwrite the full ones.
+``<out>/results/quick`` and ``<out>/figures/quick``, and those of ``--only`` to
+``<out>/results/partial`` and ``<out>/figures/partial``: neither overwrites the full ones.
 """
 from __future__ import annotations
 
@@ -78,7 +79,7 @@ def _check_out(out):
             pass
     except OSError as e:
         return f"--out {out} is not a writable folder ({e.strerror or e})"
-    for folder in (out, out / "results", out / "results" / "quick", out / "figures", out / "figures" / "quick"):
+    for folder in (out, *(out / kind / subset for kind in ("results", "figures") for subset in ("", "quick", "partial"))):
         cache.remove_stale_temporaries(folder, log)
     return None
 

@@ -145,3 +145,15 @@ def test_section_files_leave_the_per_example_arrays_in_the_cache():
               "correct": [True, False, True, False], "broken_by": ["pgd", None, None, "square"]}
     assert reproduce._public(result) == {"robust_accuracy": 0.5, "clean_accuracy": 0.9, "n": 4, "wall_seconds": 1.0}
     assert "correct" in result and "broken_by" in result     # the cached result itself is untouched
+
+
+def test_only_a_full_run_writes_the_full_results_and_report(tmp_path):
+    """A quick run, or a run of some sections, must never replace results/summary.json and
+    REPORT.md with a subset of their cells."""
+    full = reproduce.output_folders(tmp_path)
+    assert full == (tmp_path / "results", tmp_path / "figures", tmp_path / "REPORT.md")
+    for quick, only, subset in ((True, None, "quick"), (False, ["table1"], "partial"), (True, ["b2"], "quick")):
+        results, figures, report = reproduce.output_folders(tmp_path, quick, only)
+        assert results == tmp_path / "results" / subset and figures == tmp_path / "figures" / subset
+        assert report == results / "REPORT.md"
+

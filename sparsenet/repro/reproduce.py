@@ -26,15 +26,24 @@ def _stderr(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
+def output_folders(out, quick=False, only=None):
+    """(results folder, figures folder, REPORT.md path) of a run. Only a full run writes
+    ``<out>/results``, ``<out>/figures`` and ``<out>/REPORT.md``; a quick run writes under
+    ``quick/`` and a run of some sections (``only``) under ``partial/``, so that neither
+    replaces the full summary and report with a subset of their cells."""
+    out = Path(out)
+    subset = "quick" if quick else "partial" if only else ""
+    results_dir, figures_dir = out / "results" / subset, out / "figures" / subset
+    return results_dir, figures_dir, (results_dir if subset else out) / "REPORT.md"
+
+
 def reproduce(out, data_dir=None, quick=False, extended=False, only=None, seed=0, log=_stderr):
     """Run the sections ``only`` (default: all, and the extended ones with ``extended``)
-    with their networks and results cached under ``<out>/cache``; write ``<out>/results``,
-    ``<out>/figures`` and ``<out>/REPORT.md`` (``--quick``: ``results/quick``,
-    ``figures/quick`` and ``results/quick/REPORT.md``). Returns 0."""
+    with their networks and results cached under ``<out>/cache``; write the results, the
+    figures and REPORT.md where ``output_folders`` says. Returns 0."""
     out = Path(out)
     settings = Settings(quick=quick, seed=seed)
-    results_dir = out / "results" / ("quick" if quick else "")
-    figures_dir = out / "figures" / ("quick" if quick else "")
+    results_dir, figures_dir, report_path = output_folders(out, quick, only)
     runner = Runner(cache_dir=out / "cache", data_dir=data_dir, log=log)
     sections = list(only or list(SECTIONS) + (list(EXTENDED_SECTIONS) if extended else []))
     start = time.perf_counter()
@@ -102,7 +111,6 @@ def reproduce(out, data_dir=None, quick=False, extended=False, only=None, seed=0
     summ = report.summary(report.cells(results, infos, settings), results, infos, sparse=sparse, timing=timing,
                           env=env)
     files.write_json(results_dir / "summary.json", summ)
-    report_path = results_dir / "REPORT.md" if quick else out / "REPORT.md"
     rel = [(title, os.path.relpath(Path(p).resolve(), report_path.parent.resolve())) for title, p in figures]
     text = report.markdown(summ, _settings_record(settings, models), timing, rel, quick=quick, theory=theory,
                            extended=extended)

@@ -516,6 +516,8 @@ MUTANTS = [
       "a checkpoint with complex or integer weights loads"),
     M("hardening-14", "sparsenet/models.py", "        if grad.shape != passes[1]:", "        if False:", INPUT,
       "a wrongly shaped seed reaches the layers"),
+    M("run_all-9", "sparsenet/repro/reproduce.py", "    subset = \"quick\" if quick else \"partial\" if only else \"\"",
+      "    subset = \"quick\" if quick else \"\"", RUN_ALL, "--only overwrites the full summary and report"),
     M("hardening-15", "sparsenet/models.py", "        if passes is None:", "        if False:", INPUT,
       "backward before any forward is an AttributeError"),
 ]
