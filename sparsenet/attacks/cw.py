@@ -42,7 +42,7 @@ def carlini_wagner_l2(clf, x, y, confidence=0.0, lr=1e-2, initial_const=1e-3, bi
 
 
 def _cw_batch(clf, x, y, kappa, lr, initial_const, binary_steps, max_iterations, abort_early, log, t0):
-    n, shape = len(x), x.shape
+    n = len(x)
     x64 = x.astype(np.float64)
     w0 = np.arctanh((2 * x64 - 1) * (1 - 1e-6))
     const = np.full(n, initial_const)
