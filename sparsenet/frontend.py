@@ -15,6 +15,15 @@ about half of the reconstructed pixels are clipped, and the exact gradient is ze
 there), and ``gradient="bpda"`` passes g through unchanged (the identity BPDA of
 Athalye et al., used by the paper for C&W, App. B.3).
 
+A learned basis (the paper's open question: would a basis learned from data beat the
+wavelet first guess?): :func:`pca_basis` gives the principal directions of training images
+as an orthonormal A, and ``Sparsifier(basis="learned", matrix=A)`` runs the same H_K with
+S = A^T. Such a basis is not localized like a wavelet one: each principal direction covers
+the whole image. Section 3.1's attenuation by about K/N holds while the support M_x does
+not move, and predicts that localization matters -- a small local perturbation touches few
+wavelet coefficients but every global one -- so more energy in K coefficients need not mean
+more robustness.
+
 Convention: images are (B, H, W) arrays; internally rows are flattened images, so
 c_row = x_row @ A.T and x_row = c_row @ S.T.
 """
@@ -31,7 +40,9 @@ import scipy.fft
 # The paper's CDF 9/7 is PyWavelets' bior4.4 (4 vanishing moments on each side).
 WAVELETS = {"cdf97": "bior4.4", "haar": "haar", "db4": "db4"}
 BASES = tuple(WAVELETS) + ("dct",)
+LEARNED = "learned"   # a basis given as a matrix (e.g. pca_basis), not by name
 GRADIENTS = ("exact", "straight-through", "bpda")
+ORTHONORMAL_TOL = 1e-6  # a learned matrix must satisfy |A A^T - I| <= this, entrywise
 RANGE_TOL = 1e-6  # inputs may leave [0, 1] by float rounding, no more
 
 
@@ -133,24 +144,127 @@ def _maps(basis, level, shape, dtype):
     return _Maps(basis, level, shape, dtype)
 
 
+def pca_basis(images, shape=None):
+    """A learned analysis matrix: the principal directions of the training images.
+
+    The rows of A are the right singular vectors of the (n, N) matrix X of flattened images,
+    that is the eigenvectors of the uncentered second moment X^T X (no mean is subtracted:
+    H_K keeps the K largest coefficients of x itself, so the directions that carry the most
+    energy of x, mean included, come first). Ordered by decreasing singular value; each row's
+    sign is fixed so that its largest-magnitude entry (the first one, on a tie) is positive,
+    so the same images always give the same A. With it, H_K keeps the K = floor(rho N)
+    largest of c = A x and returns S M_x c with S = A^T. Unlike a wavelet's, these atoms are
+    not localized (each spans the whole image), which Section 3.1 predicts matters for how a
+    perturbation crosses H_K.
+
+    Numerics: X^T X is never formed -- squaring X squares its condition number, and the
+    directions of small singular value (MNIST's always-black border pixels make X rank
+    deficient) would come out of ``eigh`` with errors of order eps * sigma_max^2 / gap.
+    Instead X = Q R (Householder, ``mode='r'``: Q is never stored, so 60,000 images cost
+    one copy of X) and A is the V^T of ``np.linalg.svd(R, full_matrices=True)``: the same
+    right singular vectors as X's, backward stable, and N x N even when n < N (the rows past
+    the rank of X complete an orthonormal basis of its null space).
+
+    Parameters
+    ----------
+    images : ndarray of shape (n, H, W), floating point, finite; n >= 1
+    shape : (H, W), optional; if given, the images must have it
+
+    Returns
+    -------
+    A : ndarray of shape (N, N), N = H W, float64, read-only, A A^T = I. Use it as
+        ``Sparsifier(basis="learned", matrix=A)``.
+    """
+    x = np.asarray(images)
+    if x.ndim != 3 or len(x) < 1 or 0 in x.shape:
+        raise ValueError(f"images must be an array of shape (n, H, W) with n >= 1, got shape {x.shape}")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise ValueError(f"images must be floating point, got dtype {x.dtype}")
+    if shape is not None and tuple(shape) != x.shape[1:]:
+        raise ValueError(f"images have shape (n, {x.shape[1]}, {x.shape[2]}), not the requested shape {tuple(shape)}")
+    if not np.isfinite(x).all():
+        raise ValueError("images contain NaN or infinite values")
+    X = x.reshape(len(x), -1).astype(np.float64)
+    R = np.linalg.qr(X, mode="r")                           # (min(n, N), N), X^T X = R^T R
+    _, _, A = np.linalg.svd(R, full_matrices=True)          # rows: decreasing singular value
+    A = np.ascontiguousarray(A)
+    lead = np.abs(A).argmax(axis=1)
+    A *= np.where(A[np.arange(len(A)), lead] < 0, -1.0, 1.0)[:, None]
+    A.setflags(write=False)
+    return A
+
+
+def _check_matrix(matrix, N):
+    """A learned analysis matrix, validated: (N, N), finite, A A^T = I; a read-only float64 copy."""
+    if matrix is None:
+        raise ValueError(f'basis="{LEARNED}" needs matrix=A, an orthonormal {N} x {N} analysis matrix '
+                         f"(e.g. pca_basis(train_images))")
+    A = np.asarray(matrix)
+    if A.ndim != 2 or A.shape[0] != A.shape[1]:
+        raise ValueError(f"matrix must be square, N x N with N = {N}, got shape {A.shape}")
+    if A.shape != (N, N):
+        raise ValueError(f"matrix must be {N} x {N} (N = H W for the front end's shape), got {A.shape}")
+    if not (np.issubdtype(A.dtype, np.floating) or np.issubdtype(A.dtype, np.integer)):
+        raise ValueError(f"matrix must hold real numbers, got dtype {A.dtype}")
+    A = np.array(A, dtype=np.float64)
+    if not np.isfinite(A).all():
+        raise ValueError("matrix contains NaN or infinite values")
+    err = np.abs(A @ A.T - np.eye(N)).max()
+    if err > ORTHONORMAL_TOL:
+        raise ValueError(f"matrix must be orthonormal (A A^T = I to {ORTHONORMAL_TOL:g}), "
+                         f"but max |A A^T - I| = {err:.3g}")
+    A.setflags(write=False)
+    return A
+
+
+class _MatrixMaps:
+    """The four maps of :class:`_Maps` for a learned orthonormal A, with S = A^T: dense
+    products with the one matrix (``analysis`` rows @ A^T, ``synthesis`` rows @ A, and the
+    transposes). Held by the Sparsifier that owns A (a matrix cannot key the lru_cache)."""
+
+    def __init__(self, A, dtype):
+        self._m = {"analysis": A.T, "synthesis": A, "analysis_t": A, "synthesis_t": A.T}
+        self._m = {k: np.ascontiguousarray(m, dtype) for k, m in self._m.items()}
+        for m in self._m.values():
+            m.setflags(write=False)
+
+    def analysis(self, rows):
+        return np.matmul(rows, self._m["analysis"])
+
+    def synthesis(self, rows):
+        return np.matmul(rows, self._m["synthesis"])
+
+    def analysis_t(self, rows):
+        return np.matmul(rows, self._m["analysis_t"])
+
+    def synthesis_t(self, rows):
+        return np.matmul(rows, self._m["synthesis_t"])
+
+
 class Sparsifier:
     """H_K: keep the K = floor(rho N) largest coefficients in ``basis``, reconstruct, clip.
 
     Parameters
     ----------
-    basis : "cdf97" (the paper's choice), "haar", "db4" or "dct" (orthonormal 2-D DCT-II)
-    level : wavelet decomposition level (ignored for "dct")
+    basis : "cdf97" (the paper's choice), "haar", "db4", "dct" (orthonormal 2-D DCT-II), or
+        "learned" (with ``matrix``)
+    level : wavelet decomposition level (ignored for "dct" and "learned")
     rho : K / N, in (0, 1]
     shape : (H, W) of the images the operators are built for
     gradient : "exact" (VJP with the support fixed at x), "straight-through" (the same
         without the clip's mask) or "bpda" (identity)
+    matrix : only with basis="learned": the analysis matrix A, (N, N), orthonormal
+        (A A^T = I to 1e-6), e.g. :func:`pca_basis` of training images; then S = A^T.
+        A learned basis is not localized like a wavelet one (see the module docstring).
 
     Inputs are (B, H, W) float arrays in [0, 1]; outputs keep their dtype.
     """
 
-    def __init__(self, basis="cdf97", level=1, rho=0.03, shape=(28, 28), gradient="exact"):
-        if basis not in BASES:
-            raise ValueError(f"unknown basis {basis!r}; choose from {BASES}")
+    def __init__(self, basis="cdf97", level=1, rho=0.03, shape=(28, 28), gradient="exact", matrix=None):
+        if basis not in BASES and basis != LEARNED:
+            raise ValueError(f"unknown basis {basis!r}; choose from {BASES}, or {LEARNED!r} with matrix=A")
+        if basis != LEARNED and matrix is not None:
+            raise ValueError(f'matrix is only used with basis="{LEARNED}", got basis={basis!r}')
         if gradient not in GRADIENTS:
             raise ValueError(f"gradient must be one of {GRADIENTS}, got {gradient!r}")
         if isinstance(rho, bool) or not isinstance(rho, numbers.Real) or not 0 < rho <= 1:
@@ -161,7 +275,10 @@ class Sparsifier:
                 or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0 for s in shape)):
             raise ValueError(f"shape must be (H, W), two positive integers, got {shape!r}")
         shape = tuple(int(s) for s in shape)
-        if basis != "dct":
+        self.matrix, self._learned_maps = None, {}   # basis="learned": A, and its maps per dtype
+        if basis == LEARNED:
+            self.matrix = _check_matrix(matrix, shape[0] * shape[1])
+        elif basis != "dct":
             if isinstance(level, bool) or not isinstance(level, (int, np.integer)) or level < 1:
                 raise ValueError(f"level must be an integer >= 1, got {level!r}")
             if any(s % 2 ** level for s in shape):
@@ -173,8 +290,14 @@ class Sparsifier:
         self.K = max(1, int(np.floor(rho * self.N + 1e-9)))  # +1e-9: 0.03 * 784 is not exact in binary
         self._last = None  # (x, unclipped reconstruction, support) of the last forward pass
 
+    @classmethod
+    def from_matrix(cls, matrix, rho=0.03, shape=(28, 28), gradient="exact"):
+        """H_K in a learned orthonormal basis: ``Sparsifier(basis="learned", matrix=matrix, ...)``."""
+        return cls(LEARNED, rho=rho, shape=shape, gradient=gradient, matrix=matrix)
+
     def __repr__(self):
-        return (f"Sparsifier(basis={self.basis!r}, level={self.level}, rho={self.rho}, K={self.K} of "
+        level = "" if self.basis == LEARNED else f", level={self.level}"
+        return (f"Sparsifier(basis={self.basis!r}{level}, rho={self.rho}, K={self.K} of "
                 f"N={self.N}, gradient={self.gradient!r})")
 
     # -- the forward map ------------------------------------------------------
@@ -239,7 +362,7 @@ class Sparsifier:
 
     def with_gradient(self, gradient):
         """The same front end, with gradients crossing it as ``gradient``."""
-        return Sparsifier(self.basis, self.level, self.rho, self.shape, gradient)
+        return Sparsifier(self.basis, self.level, self.rho, self.shape, gradient, matrix=self.matrix)
 
     def project(self, w, x):
         """P_K(w, x) = A^T M_x S^T w: w carried across the unclipped front end with the
@@ -266,7 +389,12 @@ class Sparsifier:
 
     # -- helpers --------------------------------------------------------------
     def _maps(self, dtype):
-        return _maps(self.basis, self.level, self.shape, np.dtype(dtype))
+        if self.matrix is None:
+            return _maps(self.basis, self.level, self.shape, np.dtype(dtype))
+        dtype = np.dtype(dtype)
+        if dtype not in self._learned_maps:
+            self._learned_maps[dtype] = _MatrixMaps(self.matrix, dtype)
+        return self._learned_maps[dtype]
 
     def _check(self, x):
         x = np.asarray(x)
