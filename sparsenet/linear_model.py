@@ -24,12 +24,12 @@ def equivalent_linear(model, x, batch_size=500):
     """W_eq(x) : (B, L, N) and b_eq(x) : (B, L) with y(x) = W_eq(x) x - b_eq(x).
 
     ``model`` is a network, or a ``Classifier`` without front end (for example
-    ``parallel.DataParallel(net)``, to run the passes on all cores). ``fc2`` uses the
-    closed form of Section 3.2; any other network is handled by
+    ``parallel.DataParallel(net)``, to run the passes on all cores). ``fc2`` and ``fc10``
+    use the closed form of Section 3.2; any other network is handled by
     :func:`propagate_equivalent_linear`.
     """
     net = _network(model)
-    if net.arch == "fc2":
+    if net.arch in ("fc2", "fc10"):
         return fc2_equivalent_linear(net, x)
     return propagate_equivalent_linear(model, x, batch_size)
 

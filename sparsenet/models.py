@@ -1,9 +1,9 @@
-"""The paper's two networks (Section 5.1), the ``Sequential`` container, the
+"""The paper's two networks (Section 5.1) and a ten-class ``fc10``, the ``Sequential`` container, the
 ``Classifier`` that puts an optional front end before a network, and ``prune``, the
 network sparsity of Section 4.
 
 Networks take images ``x : (B, 28, 28)`` and return logits ``(B, L)``: L = 10 for
-``cnn4`` and L = 1 for the binary ``fc2`` (class 1 when the logit is positive).
+``cnn4`` and ``fc10``, L = 1 for the binary ``fc2`` (class 1 when the logit is positive).
 """
 from __future__ import annotations
 
@@ -188,14 +188,28 @@ def fc2(seed=0, hidden=10, dtype=np.float32):
 
     y(x) = w_0^T ReLU(W_1 x + b_1) + b_0  (Figure 3).
     """
+    return _two_layer("fc2", seed, hidden, 1, dtype)
+
+
+def fc10(seed=0, hidden=100, dtype=np.float32):
+    """A ten-class fully connected network: 784 -> ``hidden`` ReLU -> 10 logits.
+
+    fc2 with one logit per class, y(x) = W_0^T ReLU(W_1 x + b_1) + b_0, for asking whether
+    network sparsity (Section 4, shown there on a binary network) carries to ten classes.
+    The width 100 is ten hidden units per class, as fc2 has ten for its one logit.
+    """
+    return _two_layer("fc10", seed, hidden, 10, dtype)
+
+
+def _two_layer(arch, seed, hidden, n_out, dtype):
     seeds = np.random.SeedSequence(seed).spawn(2)
     layers = [Flatten(),
               Dense(28 * 28, hidden, rng=seeds[0], dtype=dtype), ReLU(),
-              Dense(hidden, 1, rng=seeds[1], dtype=dtype, init="glorot")]
-    return Sequential(layers, arch="fc2", config={"seed": seed, "hidden": hidden}, dtype=dtype)
+              Dense(hidden, n_out, rng=seeds[1], dtype=dtype, init="glorot")]
+    return Sequential(layers, arch=arch, config={"seed": seed, "hidden": hidden}, dtype=dtype)
 
 
-ARCHITECTURES = {"cnn4": cnn4, "fc2": fc2}
+ARCHITECTURES = {"cnn4": cnn4, "fc2": fc2, "fc10": fc10}
 
 
 def build(arch, **config):
@@ -302,5 +316,5 @@ def prune(layer, rho, rule="global"):
     return mask
 
 
-__all__ = ["Sequential", "Classifier", "check_range", "cnn4", "fc2", "build", "predictions", "prune", "PRUNE_RULES",
+__all__ = ["Sequential", "Classifier", "check_range", "cnn4", "fc2", "fc10", "build", "predictions", "prune", "PRUNE_RULES",
            "ARCHITECTURES", "LAYERS"]

@@ -275,3 +275,29 @@ def test_the_three_gradients_through_the_front_end():
     assert not np.allclose(through, clipped)
     other = exact.with_gradient("bpda")
     assert (other.basis, other.level, other.rho, other.K) == (exact.basis, exact.level, exact.rho, exact.K)
+
+
+@pytest.mark.parametrize("basis", ["cdf97", "learned"])
+def test_combined_defense_gradient_matches_finite_differences(basis):
+    """Front end + network sparsity (a pruned fc2 behind H_K), float64: the classifier's input
+    gradient is the exact VJP through both, checked against central differences."""
+    from sparsenet.frontend import pca_basis
+    from sparsenet.models import Classifier, fc2, prune
+    rng = np.random.default_rng(5)
+    net = fc2(seed=1, dtype=np.float64)
+    net.weighted[0].params["b"][:] = 0.1 * rng.standard_normal(10)
+    mask = prune(net.weighted[0], 0.03, "neuron")
+    assert mask.sum() == 23 * 10
+    matrix = pca_basis(smooth_images(40, rng)) if basis == "learned" else None
+    sp = Sparsifier(basis, 1, rho=0.03, matrix=matrix)
+    clf = Classifier(net, sp)
+    x = 0.3 + 0.4 * smooth_images(2, rng)
+    seed = rng.standard_normal((2, 1))
+    clf.forward(x)
+    grad = clf.backward(seed)
+    f = lambda: float(np.sum(seed * clf.forward(x)))
+    idx = sample(x.size, 60, rng)
+    support = sp.support(x)
+    num = numerical_grad(f, x, idx, h=1e-7)
+    assert (sp.support(x) == support).all()
+    assert np.abs(grad).max() > 0 and rel_error(grad.reshape(-1)[idx], num) < 1e-6

@@ -31,8 +31,9 @@ def test_locally_linear_identity_holds_to_float_precision(arch):
     np.testing.assert_allclose(np.einsum("bln,bn->bl", W_eq, v.reshape(3, -1)), dy, rtol=1e-5, atol=1e-12)
 
 
-def test_fc2_closed_form_equals_propagation():
-    net = net_with_biases("fc2", seed=3)
+@pytest.mark.parametrize("arch", ["fc2", "fc10"])
+def test_fc2_closed_form_equals_propagation(arch):
+    net = net_with_biases(arch, seed=3)
     x = np.random.default_rng(3).random((5, 28, 28))
     for a, b in zip(fc2_equivalent_linear(net, x), propagate_equivalent_linear(net, x)):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)

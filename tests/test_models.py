@@ -14,7 +14,7 @@ def randomize_biases(net, rng):
         layer.params["b"][:] = 0.1 * rng.standard_normal(layer.params["b"].shape)
 
 
-@pytest.mark.parametrize("arch", ["cnn4", "fc2"])
+@pytest.mark.parametrize("arch", ["cnn4", "fc2", "fc10"])
 def test_whole_network_gradients_match_finite_differences(arch):
     """Input and parameter gradients of f = <seed, y(x)>, relative error < 1e-6."""
     rng = np.random.default_rng(0)
@@ -31,6 +31,16 @@ def test_whole_network_gradients_match_finite_differences(arch):
         for name, p in layer.params.items():
             idx = sample(p.size, 15, rng)
             assert rel_error(layer.grads[name].reshape(-1)[idx], numerical_grad(f, p, idx)) < 1e-6
+
+
+def test_fc10_is_fc2_with_ten_logits():
+    """fc10: 784 -> 100 ReLU -> 10, seeded like fc2 (whose bits must not move with it)."""
+    net = build("fc10", seed=2)
+    assert [l.params["W"].shape for l in net.weighted] == [(784, 100), (100, 10)] and net.n_logits == 10
+    a, b = fc2(seed=5), fc2(seed=5)
+    for p, q in zip(a.parameters(), b.parameters()):
+        np.testing.assert_array_equal(p, q)
+    assert [l.params["W"].shape for l in a.weighted] == [(784, 10), (10, 1)]
 
 
 def test_float64_end_to_end():

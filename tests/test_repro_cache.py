@@ -49,7 +49,7 @@ def fake_attacks(tmp_path, monkeypatch):
 def fake_training(ctx, monkeypatch):
     trained = []
 
-    def train(spec, datasets, log):
+    def train(spec, datasets, log, matrix=None):
         trained.append(spec.key())
         return fc2(seed=7), {"spec": as_json(spec), "train_seconds": 0.0, "test_accuracy": 0.5}
 

@@ -72,3 +72,71 @@ def test_cached_results_are_reused_and_stale_ones_are_not(tmp_path, monkeypatch)
     path.write_text(json.dumps(stale))
     ctx.attack(spec)
     assert len(calls) == 2                                          # stale file: recomputed
+
+
+def _synthetic(ctx, monkeypatch, classes, n=300):
+    rng = np.random.default_rng(0)
+    sets = {"train": (rng.random((n, 28, 28)).astype(np.float32), rng.integers(0, classes, n)),
+            "test": (rng.random((50, 28, 28)).astype(np.float32), rng.integers(0, classes, 50))}
+    monkeypatch.setattr(ctx.datasets, "get", lambda name, binary, split: sets[split])
+    return sets
+
+
+def test_multiclass_sparse_training_keeps_the_pruned_weights_exactly_zero(tmp_path, monkeypatch):
+    """fc10 with l1 and pruning to rho, then Adam fine-tuning: every pruned weight is exactly 0
+    afterwards (Adam's moments alone would move them), and the kept ones did train."""
+    from sparsenet import models
+    ctx = Runner(cache_dir=tmp_path, log=lambda m: None)
+    _synthetic(ctx, monkeypatch, 10)
+    masks, prune = [], models.prune
+    monkeypatch.setattr("sparsenet.repro.runner.prune",
+                        lambda layer, *a: masks.append((prune(layer, *a), layer.params["W"].copy())) or masks[-1][0])
+    spec = TrainSpec("fc10", "mnist", defense="sparse", rho=0.03, l1=1e-3, epochs=1, finetune_epochs=2,
+                     n_train=250, val_size=40, optimizer="adam", lr=1e-2, seed=1)
+    net, meta = train_network(spec, ctx.datasets, ctx.log)
+    (mask, pruned), W = masks[0], net.weighted[0].params["W"]
+    assert mask.sum() == int(0.03 * W.size) and np.all(W[mask == 0] == 0)
+    assert np.abs(W - pruned)[mask == 1].max() > 1e-4          # fine-tuning moved the kept weights
+    assert len(meta["history"]["loss"]) == 3 and 0 <= meta["val_robust_accuracy"] <= 1
+
+
+def test_combined_training_chooses_by_the_white_box_attack_on_raw_validation_images(tmp_path, monkeypatch):
+    """The combined defense (front end + sparse): trained on sparsified images, pruned, and
+    scored by the white box locally linear attack through the front end on the *raw*
+    validation images (the same split as the sparsified ones)."""
+    from sparsenet import attacks
+    ctx = Runner(cache_dir=tmp_path, log=lambda m: None)
+    sets = _synthetic(ctx, monkeypatch, 2)
+    calls, ll = [], attacks.locally_linear
+    monkeypatch.setattr(attacks, "locally_linear", lambda clf, x, y, eps, **kw: calls.append((clf, x, kw)) or
+                        ll(clf, x, y, eps, **kw))
+    spec = TrainSpec("fc2", "mnist", binary=True, defense="combined", rho=0.05, l1=0.01, epochs=1, batch_size=32,
+                     n_train=250, val_size=40, seed=3)
+    net, meta = train_network(spec, ctx.datasets, ctx.log)
+    (clf, x, kw), = calls
+    raw_val = data.train_val_split(sets["train"][0][:250], sets["train"][1][:250], 40, 3)[2]
+    np.testing.assert_array_equal(x, raw_val)
+    assert kw == {"mode": "white"} and clf.frontend is not None
+    assert np.count_nonzero(net.weighted[0].params["W"]) == int(0.05 * 7840)
+
+
+def test_the_learned_basis_is_learned_once_and_kept_in_the_cache(tmp_path, monkeypatch):
+    from sparsenet.frontend import pca_basis
+    logs = []
+    ctx = Runner(cache_dir=tmp_path, log=logs.append)
+    sets = _synthetic(ctx, monkeypatch, 10)
+    spec = TrainSpec("cnn4", "mnist", defense="frontend", basis="learned", n_train=100)
+    with pytest.raises(ValueError, match="needs matrix="):
+        spec.frontend()
+    A = ctx.learned_basis(spec)
+    np.testing.assert_array_equal(A, pca_basis(sets["train"][0][:100]))
+    assert ctx.learned_basis(TrainSpec("cnn4", "mnist", defense="frontend")) is None
+    path, = (tmp_path / "bases").iterdir()
+    fresh = Runner(cache_dir=tmp_path, log=logs.append)
+    monkeypatch.setattr(fresh.datasets, "get", lambda *a: pytest.fail("read the cache, not the images"))
+    np.testing.assert_array_equal(fresh.learned_basis(spec), A)
+    path.write_bytes(b"PK\x03\x04 damaged")                  # a damaged file is moved aside and learned again
+    again = Runner(cache_dir=tmp_path, log=logs.append)
+    _synthetic(again, monkeypatch, 10)
+    np.testing.assert_array_equal(again.learned_basis(spec), A)
+    assert any("moved" in m or "unreadable" in m for m in logs)

@@ -34,7 +34,7 @@ def correct(result):
     return np.asarray(result["correct"], bool)
 
 
-def _verdict(result):
+def verdict(result):
     """Per-example correctness on an attack's output, counting any iterate when recorded."""
     ok = correct(result)
     return ok & correct(result["any_iterate"]) if "any_iterate" in result else ok
@@ -55,17 +55,8 @@ def paper_eps_keys(results, network, eps):
 def worst_case(results, network):
     """(robust accuracy in %, n) of the per-example worst case over the suite and the
     paper's attacks on all test images; None when the suite has not run."""
-    suite = results.get(f"adaptive/{network}/suite")
-    if suite is None:
-        return None
-    ok = correct(suite)
-    for key in paper_attack_keys(network):
-        r = results.get(key)
-        if r is not None and "correct" in r and len(r["correct"]) == len(ok):
-            ok = ok & correct(r)
-            if "any_iterate" in r:
-                ok = ok & correct(r["any_iterate"])
-    return 100 * float(ok.mean()), int(len(ok))
+    base = f"adaptive/{network}"
+    return network_cells(results, base, _kind(network), paper_attack_keys(network)).get(f"{base}/worst_case")
 
 
 def cells(results):
@@ -73,53 +64,75 @@ def cells(results):
     out = {}
     for network, kind in _networks(results):
         base = f"adaptive/{network}"
-        suite = results[f"{base}/suite"]
-        n = suite["n"]
-        wc = worst_case(results, network)
-        out[f"{base}/worst_case"] = wc
-        out[f"{base}/suite"] = (100 * suite["robust_accuracy"], n)
-        out[f"{base}/clean"] = (100 * suite["clean_accuracy"], n)
-        for name, acc in suite["accuracy_after"].items():
-            if name != "clean":
-                out[f"{base}/after/{name}"] = (100 * acc, n)
-        alone = {}
-        for name in SUITES[kind] + ("noise",):
-            r = results.get(f"{base}/alone/{name}")
-            if r is not None:
-                alone[name] = r
-                out[f"{base}/{name}"] = (100 * r["robust_accuracy"], r["n"])
-        ce = [r for name, r in alone.items() if name.startswith("apgd-ce")]
-        if ce:
-            out[f"{base}/apgd-ce"] = (100 * min(r["robust_accuracy"] for r in ce), ce[0]["n"])
-        gradient = [r for name, r in alone.items() if name not in GRADIENT_FREE + BLACK_BOX]
-        if gradient:
-            ok = np.logical_and.reduce([correct(r) for r in gradient])
-            out[f"{base}/gradient_worst"] = (100 * float(ok.mean()), int(len(ok)))
-        for role in BUDGET_ROLES:
-            r = results.get(f"{base}/budget/{role}")
-            if r is not None:
-                out[f"{base}/budget/{role}"] = (100 * r["robust_accuracy"], r["n"])
-        for eps in ADAPTIVE_EPS:
-            paper = paper_eps_keys(results, network, eps)
-            if paper:
-                ok = np.logical_and.reduce([_verdict(results[k]) for k in paper])
-                out[f"{base}/eps/{eps:g}/paper"] = (100 * float(ok.mean()), int(len(ok)))
-            r = results.get(f"{base}/eps/{eps:g}/worst")
-            if r is not None:   # the worst case takes the paper's attack at this eps in too
-                ok = correct(r)
-                for k in paper:
-                    if len(results[k]["correct"]) == len(ok):
-                        ok = ok & _verdict(results[k])
-                out[f"{base}/eps/{eps:g}/worst"] = (100 * float(ok.mean()), int(len(ok)))
-    return {k: v for k, v in out.items() if v is not None}
+        out.update(network_cells(results, base, kind, paper_attack_keys(network),
+                                 lambda eps, network=network: paper_eps_keys(results, network, eps)))
+    return out
 
 
-def sanity(cells_, network, paper_cells):
+def network_cells(results, base, kind, paper_keys=(), paper_eps=lambda eps: []):
+    """The cells of one network evaluated like the adaptive section, from the results under
+    ``base`` (``<base>/suite``, ``<base>/alone/<attack>``, ``<base>/budget/<role>``,
+    ``<base>/eps/<eps>/worst``): its worst case (the suite and the results ``paper_keys``,
+    per example), each attack alone, the budgets and accuracy against eps, where the
+    worst case at each eps takes in the results ``paper_eps(eps)``. ``kind`` names its
+    suite in ``SUITES``. A paper result measured on more test images than the suite
+    counts on the suite's images (the first ones)."""
+    out = {}
+    suite = results.get(f"{base}/suite")
+    if suite is None:
+        return out
+    n = suite["n"]
+    ok = correct(suite)
+    for key in paper_keys:
+        r = results.get(key)
+        if r is not None and "correct" in r and len(r["correct"]) >= len(ok):
+            ok = ok & verdict(r)[:len(ok)]
+    out[f"{base}/worst_case"] = (100 * float(ok.mean()), int(len(ok)))
+    out[f"{base}/suite"] = (100 * suite["robust_accuracy"], n)
+    out[f"{base}/clean"] = (100 * suite["clean_accuracy"], n)
+    for name, acc in suite["accuracy_after"].items():
+        if name != "clean":
+            out[f"{base}/after/{name}"] = (100 * acc, n)
+    alone = {}
+    for name in SUITES[kind] + ("noise",):
+        r = results.get(f"{base}/alone/{name}")
+        if r is not None:
+            alone[name] = r
+            out[f"{base}/{name}"] = (100 * r["robust_accuracy"], r["n"])
+    ce = [r for name, r in alone.items() if name.startswith("apgd-ce")]
+    if ce:
+        out[f"{base}/apgd-ce"] = (100 * min(r["robust_accuracy"] for r in ce), ce[0]["n"])
+    gradient = [r for name, r in alone.items() if name not in GRADIENT_FREE + BLACK_BOX]
+    if gradient:
+        ok = np.logical_and.reduce([correct(r) for r in gradient])
+        out[f"{base}/gradient_worst"] = (100 * float(ok.mean()), int(len(ok)))
+    for role in BUDGET_ROLES:
+        r = results.get(f"{base}/budget/{role}")
+        if r is not None:
+            out[f"{base}/budget/{role}"] = (100 * r["robust_accuracy"], r["n"])
+    for eps in ADAPTIVE_EPS:
+        paper = [k for k in paper_eps(eps) if k in results]
+        r = results.get(f"{base}/eps/{eps:g}/worst")
+        if paper:   # on all the images the paper's attack ran on
+            ok = np.logical_and.reduce([verdict(results[k]) for k in paper])
+            out[f"{base}/eps/{eps:g}/paper"] = (100 * float(ok.mean()), int(len(ok)))
+        if r is not None:   # the worst case takes the paper's attack at this eps in too
+            ok = correct(r)
+            for k in paper:
+                if len(results[k]["correct"]) >= len(ok):
+                    ok = ok & verdict(results[k])[:len(ok)]
+            out[f"{base}/eps/{eps:g}/worst"] = (100 * float(ok.mean()), int(len(ok)))
+    return out
+
+
+def sanity(cells_, network, paper_cells, base=None):
     """The sanity checks for one network: a list of (check, passed, what was measured).
 
     ``cells_`` is ``cells(results)`` (values in %); ``paper_cells`` the reproduced cells of
-    the paper's tables (for single-step vs iterative)."""
-    base = f"adaptive/{network}"
+    the paper's tables (for single-step vs iterative). ``base``: where the network's cells
+    are (``adaptive/<network>`` by default); a cnn4 network is checked against Table 1, any
+    other against its own ``<base>/paper_attack`` cell."""
+    base = base or f"adaptive/{network}"
     get = lambda k: (cells_.get(f"{base}/{k}") or (None,))[0]     # noqa: E731
     checks = []
     eps_curve = [(e, get(f"eps/{e:g}/worst")) for e in ADAPTIVE_EPS if get(f"eps/{e:g}/worst") is not None]
@@ -166,9 +179,14 @@ def _networks(results):
     for key in results:
         if key.startswith("adaptive/") and key.endswith("/suite"):
             network = key[len("adaptive/"):-len("/suite")]
-            arch, defense = network.split("/")
-            seen.append((network, f"{'cnn4' if arch == 'cnn4' else 'fc2'}/{defense}"))
+            seen.append((network, _kind(network)))
     return seen
+
+
+def _kind(network):
+    """The suite of an adaptive network: ``fc2-mnist/sparse`` -> ``fc2/sparse``."""
+    arch, defense = network.split("/")
+    return f"{'cnn4' if arch == 'cnn4' else 'fc2'}/{defense}"
 
 
 def networks(results):

@@ -7,8 +7,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..models import PRUNE_RULES
-from .settings import (ADAPTIVE_EPS, BASIS_SWEEP, BUDGET_ROLES, DATASET_KEY, EPS, EPS_GRID, EXTENDED_SECTIONS,
-                       L1_SWEEP, LEVELS, RHO_SWEEP, SECTIONS, SPARSE_RULE_TEXT, STUDY_SUITE, SUITES, Settings, seeded)
+from ..frontend import LEARNED
+from .settings import (ADAPTIVE_EPS, BASIS_SWEEP, BUDGET_ROLES, COMBINED_L1_SWEEP, DATASET_KEY, EPS, EPS_GRID,
+                       EXTENDED_SECTIONS, L1_SWEEP, LEARNED_SANITY_EPS, LEVELS, MULTICLASS_L1_SWEEP,
+                       MULTICLASS_WORST_N, RHO_SWEEP, SECTIONS, SPARSE_RULE_TEXT, STUDY_SUITE, SUITES, Settings,
+                       seeded)
 from .specs import AttackSpec
 
 
@@ -25,29 +28,49 @@ def choose_sparse(records):
     return max(records, key=lambda k: (records[k][0], records[k][1], -k[0]))
 
 
-def sparse_setting(runner, s: Settings):
-    """{dataset: (l1, prune rule)} for Table 2's sparse network, chosen by ``choose_sparse``
-    from the sweep's networks (trained here, or read from the cache)."""
+def sweep_networks(s: Settings, study="table2", dataset="mnist"):
+    """The sweep a sparse network's setting is chosen from: {(l1, rule): [TrainSpec per
+    training seed]}. ``study``: "table2" (fc2, Section 4), "combined" (fc2 behind the front
+    end) or "multiclass" (fc10)."""
+    if study == "table2":
+        l1s, seeds, build = L1_SWEEP, s.fc2_seeds, lambda l1, rule, seed: s.fc2(dataset, "sparse", l1=l1, rule=rule,
+                                                                                   seed=seed)
+    elif study == "combined":
+        l1s, seeds, build = COMBINED_L1_SWEEP, s.fc2_seeds, lambda l1, rule, seed: s.fc2(
+            dataset, "combined", l1=l1, rule=rule, seed=seed)
+    elif study == "multiclass":
+        l1s, seeds, build = MULTICLASS_L1_SWEEP, s.multiclass_seeds, lambda l1, rule, seed: s.fc10(
+            dataset, "sparse", l1=l1, rule=rule, seed=seed)
+    else:
+        raise ValueError(f"unknown sweep {study!r}; choose from 'table2', 'combined', 'multiclass'")
+    return {(l1, rule): [build(l1, rule, seed) for seed in seeds] for rule in PRUNE_RULES for l1 in l1s}
+
+
+def sparse_setting(runner, s: Settings, study="table2"):
+    """{dataset: (l1, prune rule)} for the sparse network of ``study`` (Table 2's, or one of
+    the open questions': ``sweep_networks``), chosen by ``choose_sparse`` from its sweep's
+    networks (trained here, or read from the cache)."""
     choice = {}
     for ds in DATASET_KEY:
         records = {}
-        for rule in PRUNE_RULES:
-            for l1 in L1_SWEEP:
-                infos = [runner.model_info(s.fc2(ds, "sparse", l1=l1, rule=rule, seed=seed)) for seed in s.fc2_seeds]
-                records[(l1, rule)] = (float(np.mean([i["val_robust_accuracy"] for i in infos])),
-                                       float(np.mean([i["val_accuracy"] for i in infos])))
+        for setting, specs in sweep_networks(s, study, ds).items():
+            infos = [runner.model_info(spec) for spec in specs]
+            records[setting] = (float(np.mean([i["val_robust_accuracy"] for i in infos])),
+                                float(np.mean([i["val_accuracy"] for i in infos])))
         choice[ds] = choose_sparse(records)
-        runner.log(f"sparse network for {ds}: l1 = {choice[ds][0]:g}, {choice[ds][1]} pruning (chosen by "
-                f"validation accuracy: {SPARSE_RULE_TEXT})")
+        what = "sparse network" if study == "table2" else f"{study} study's sparse network"
+        runner.log(f"{what} for {ds}: l1 = {choice[ds][0]:g}, {choice[ds][1]} pruning (chosen by "
+                   f"validation accuracy: {SPARSE_RULE_TEXT})")
     return choice
 
 
-def plan(section, s: Settings, sparse=None, extended=False):
+def plan(section, s: Settings, sparse=None, extended=False, choice=None):
     """The jobs of one section: a list of (cell key, TrainSpec or AttackSpec).
 
     ``sparse``: {dataset: (l1, rule)}, the sparse network's setting (``choose_sparse``);
-    the sweep's strongest l1 with global pruning when not given. ``extended``: cnn4 over
-    three training seeds (Table 1, B.2)."""
+    the sweep's l1 = 0.1 with global pruning when not given. ``extended``: cnn4 over
+    three training seeds (Table 1, B.2). ``choice``: the same for the sparse network of
+    the "combined" or "multiclass" section (``sparse_setting(runner, s, section)``)."""
     sparse = sparse or {ds: (L1_SWEEP[-2], "global") for ds in DATASET_KEY}
 
     def fc2(ds, defense, seed, **kw):
@@ -159,6 +182,12 @@ def plan(section, s: Settings, sparse=None, extended=False):
         return _adaptive_jobs(s, fc2)
     if section in ("rho", "basis"):
         return _frontend_sweep_jobs(section, s)
+    if section == "combined":
+        return _combined_jobs(s, fc2, choice or {ds: (COMBINED_L1_SWEEP[1], "global") for ds in DATASET_KEY})
+    if section == "multiclass":
+        return _multiclass_jobs(s, choice or {ds: (MULTICLASS_L1_SWEEP[1], "global") for ds in DATASET_KEY})
+    if section == "learned-basis":
+        return _learned_basis_jobs(s)
     raise ValueError(f"unknown section {section!r}; choose from {SECTIONS + EXTENDED_SECTIONS}")
 
 
@@ -178,36 +207,51 @@ def _adaptive_jobs(s, fc2):
     a, jobs = s.adaptive, []
     for name, (model, kind) in adaptive_networks(s, fc2).items():
         cnn = model.arch == "cnn4"
-        suite = SUITES[kind]
-        common = dict(iterations=a["iterations"], seed=s.seed)
-        budget = (("n_targets", a["n_targets"]), ("queries", a["queries"]))
-        jobs.append((f"adaptive/{name}/suite", AttackSpec(model, "worst_case", EPS, n_test=s.n_test,
-                                                          params=(("suite", suite),) + budget, **common)))
-        n = a["sanity_n"] if cnn else s.n_test
-        for attack in suite + ("noise",):
-            kind_, _, gradient = attack.partition("/")
-            spec = dict(model=model, eps=EPS, n_test=n, gradient=gradient or "exact", **common)
-            if kind_.startswith("apgd-") and kind_ != "apgd-t":
-                jobs.append((f"adaptive/{name}/alone/{attack}", AttackSpec(attack="apgd", params=(("loss", kind_[5:]),), **spec)))
-            elif kind_ == "apgd-t":
-                jobs.append((f"adaptive/{name}/alone/{attack}", AttackSpec(attack="apgd-t", params=budget[:1], **spec)))
-            elif kind_ == "square":
-                jobs.append((f"adaptive/{name}/alone/{attack}", AttackSpec(attack="square", params=budget[1:], **spec)))
-            else:   # transfer, noise
-                jobs.append((f"adaptive/{name}/alone/{attack}", AttackSpec(attack=kind_, **spec)))
+        pgd = (lambda eps, model=model: {"paper": AttackSpec(model, "pgd", eps, delta=eps / 20, iterations=s.iterations,
+                                                              n_test=a["eps_n"], seed=s.seed, stop_on_success=False)})
+        jobs += network_jobs(f"adaptive/{name}", model, SUITES[kind], s, n_suite=s.n_test,
+                             n_alone=a["sanity_n"] if cnn else s.n_test, n_eps=a["eps_n"] if cnn else a["fc2_eps_n"],
+                             paper_eps=pgd if cnn else None)   # the fc2 curves are Figures 5 and 6
+    return jobs
+
+
+def network_jobs(base, model, suite, s, n_suite, n_alone, n_eps, eps_grid=ADAPTIVE_EPS, budgets=True,
+                 paper_eps=None, suite_params=None):
+    """The adaptive evaluation of one network, its jobs keyed under ``base``: the worst case
+    over ``suite`` on the first ``n_suite`` test images (``<base>/suite``); each attack alone
+    and (``budgets``) APGD-CE with more iterations and restarts on the first ``n_alone``;
+    and the worst case against eps on the first ``n_eps`` (``<base>/eps/<eps>/worst``),
+    beside ``paper_eps(eps)`` -> {name: AttackSpec}, the paper's attacks at that eps
+    (``<base>/eps/<eps>/<name>``). ``suite_params`` replaces the worst case's parameters
+    (default: ``suite`` with the adaptive section's APGD-T targets and Square queries)."""
+    a, jobs = s.adaptive, []
+    common = dict(iterations=a["iterations"], seed=s.seed)
+    budget = (("n_targets", a["n_targets"]), ("queries", a["queries"]))
+    jobs.append((f"{base}/suite", AttackSpec(model, "worst_case", EPS, n_test=n_suite,
+                                             params=suite_params or (("suite", suite),) + budget, **common)))
+    for attack in suite + ("noise",):
+        kind_, _, gradient = attack.partition("/")
+        spec = dict(model=model, eps=EPS, n_test=n_alone, gradient=gradient or "exact", **common)
+        if kind_.startswith("apgd-") and kind_ != "apgd-t":
+            jobs.append((f"{base}/alone/{attack}", AttackSpec(attack="apgd", params=(("loss", kind_[5:]),), **spec)))
+        elif kind_ == "apgd-t":
+            jobs.append((f"{base}/alone/{attack}", AttackSpec(attack="apgd-t", params=budget[:1], **spec)))
+        elif kind_ == "square":
+            jobs.append((f"{base}/alone/{attack}", AttackSpec(attack="square", params=budget[1:], **spec)))
+        else:   # transfer, noise
+            jobs.append((f"{base}/alone/{attack}", AttackSpec(attack=kind_, **spec)))
+    if budgets:
         for role, (its, restarts) in zip(BUDGET_ROLES, a["budgets"]):
-            jobs.append((f"adaptive/{name}/budget/{role}", AttackSpec(
-                model, "apgd", EPS, n_test=n, iterations=its, seed=s.seed, params=(("loss", "ce"), ("restarts", restarts)))))
-        n_eps = a["eps_n"] if cnn else a["fc2_eps_n"]
-        eps_suite = tuple(x for x in suite if x.startswith("apgd-ce")) + ("square",)
-        for eps in ADAPTIVE_EPS:
-            jobs.append((f"adaptive/{name}/eps/{eps:g}/worst", AttackSpec(
-                model, "worst_case", eps, n_test=n_eps, params=(("suite", eps_suite), ("queries", a["eps_queries"])),
-                **common)))
-            if cnn:   # the paper's attack at this eps (the fc2 curves are Figures 5 and 6)
-                jobs.append((f"adaptive/{name}/eps/{eps:g}/paper", AttackSpec(
-                    model, "pgd", eps, delta=eps / 20, iterations=s.iterations, n_test=n_eps, seed=s.seed,
-                    stop_on_success=False)))
+            jobs.append((f"{base}/budget/{role}", AttackSpec(
+                model, "apgd", EPS, n_test=n_alone, iterations=its, seed=s.seed,
+                params=(("loss", "ce"), ("restarts", restarts)))))
+    eps_suite = tuple(x for x in suite if x.startswith("apgd-ce")) + ("square",)
+    for eps in eps_grid:
+        jobs.append((f"{base}/eps/{eps:g}/worst", AttackSpec(
+            model, "worst_case", eps, n_test=n_eps, params=(("suite", eps_suite), ("queries", a["eps_queries"])),
+            **common)))
+        for name, spec in (paper_eps(eps) if paper_eps else {}).items():
+            jobs.append((f"{base}/eps/{eps:g}/{name}", spec))
     return jobs
 
 
@@ -228,4 +272,99 @@ def _frontend_sweep_jobs(section, s):
         jobs.append((f"{key}/worst_case", AttackSpec(model, "worst_case", EPS, n_test=n, iterations=a["iterations"],
                                                      seed=s.seed, params=(("suite", STUDY_SUITE),
                                                                           ("queries", a["eps_queries"])))))
+    return jobs
+
+
+# -- beyond the paper: its open questions (Section 6), under the worst case ----------------
+BEYOND_SUITE = {"none": "fc2/none", "sparse": "fc2/sparse", "frontend": "fc2/frontend", "combined": "fc2/frontend"}
+MULTICLASS_SUITE = SUITES["cnn4/none"]   # fc10 has ten logits like cnn4, and no front end
+
+
+def _worst_case_spec(model, suite, n, s):
+    a = s.adaptive
+    return AttackSpec(model, "worst_case", EPS, n_test=n, iterations=a["iterations"], seed=s.seed,
+                      params=(("suite", suite), ("n_targets", a["n_targets"]), ("queries", a["queries"])))
+
+
+def _sweep_jobs(s, study, ds, seeds):
+    """The sweep's networks as jobs, so that the report shows what the choice read."""
+    jobs = []
+    for (l1, rule), specs in sweep_networks(s, study, ds).items():
+        for seed, spec in zip(seeds, specs):
+            jobs.append((seeded(f"beyond/{study}/{DATASET_KEY[ds]}/sweep/{rule}/{l1:g}/clean", seed, s), spec))
+    return jobs
+
+
+def _combined_jobs(s, fc2, choice):
+    """Front end + network sparsity on the binary tasks: the sparse fc2 trained on sparsified
+    images, beside no defense and each defense alone (the networks of Table 2), over the
+    training seeds: clean, the locally linear attack (both variants where there is a front
+    end) and the worst case over each defense's adaptive suite on all test images. The
+    combined network of the run's own seed gets the whole adaptive evaluation (sanity
+    checks), with the locally linear attacks as the paper's attacks against eps."""
+    a, jobs = s.adaptive, []
+    for ds, key in DATASET_KEY.items():
+        jobs += _sweep_jobs(s, "combined", ds, s.fc2_seeds)
+        for seed in s.fc2_seeds:
+            nets = {"none": fc2(ds, "none", seed), "sparse": fc2(ds, "sparse", seed),
+                    "frontend": fc2(ds, "frontend", seed),
+                    "combined": s.fc2(ds, "combined", l1=choice[ds][0], rule=choice[ds][1], seed=seed)}
+            for defense, model in nets.items():
+                base = f"beyond/combined/{key}/{defense}"
+                modes = ("semi-white", "white") if model.has_frontend else ("semi-white",)
+                jobs.append((seeded(f"{base}/clean", seed, s), model))
+                for mode in modes:
+                    jobs.append((seeded(f"{base}/ll-{mode}", seed, s), AttackSpec(model, "ll", EPS, mode=mode,
+                                                                                  n_test=s.n_test)))
+                suite = SUITES[BEYOND_SUITE[defense]]
+                if defense == "combined" and seed == s.seed:
+                    jobs += network_jobs(base, model, suite, s, n_suite=s.n_test, n_alone=s.n_test,
+                                         n_eps=a["fc2_eps_n"], paper_eps=lambda eps, model=model, modes=modes: {
+                                             f"paper-{m}": AttackSpec(model, "ll", eps, mode=m, n_test=a["fc2_eps_n"])
+                                             for m in modes})
+                else:
+                    jobs.append((seeded(f"{base}/suite", seed, s), _worst_case_spec(model, suite, s.n_test, s)))
+    return jobs
+
+
+def _multiclass_jobs(s, choice):
+    """Network sparsity on ten classes: fc10 without defense and sparse (first-layer l1,
+    pruning to rho = 3%, fine-tuning), over the training seeds: clean and the multiclass
+    locally linear attack on all test images, the worst case over cnn4's suite on the first
+    MULTICLASS_WORST_N. The sparse network of the run's own seed gets the whole adaptive
+    evaluation (sanity checks)."""
+    a, jobs = s.adaptive, []
+    n_worst = s.n_test or MULTICLASS_WORST_N
+    for ds, key in DATASET_KEY.items():
+        jobs += _sweep_jobs(s, "multiclass", ds, s.multiclass_seeds)
+        for seed in s.multiclass_seeds:
+            nets = {"none": s.fc10(ds, seed=seed),
+                    "sparse": s.fc10(ds, "sparse", l1=choice[ds][0], rule=choice[ds][1], seed=seed)}
+            for defense, model in nets.items():
+                base = f"beyond/multiclass/{key}/{defense}"
+                jobs.append((seeded(f"{base}/clean", seed, s), model))
+                jobs.append((seeded(f"{base}/ll", seed, s), AttackSpec(model, "ll", EPS, n_test=s.n_test)))
+                if defense == "sparse" and seed == s.seed:
+                    jobs += network_jobs(base, model, MULTICLASS_SUITE, s, n_suite=n_worst, n_alone=a["sanity_n"],
+                                         n_eps=a["fc2_eps_n"], paper_eps=lambda eps, model=model: {
+                                             "paper": AttackSpec(model, "ll", eps, n_test=a["fc2_eps_n"])})
+                else:
+                    jobs.append((seeded(f"{base}/suite", seed, s), _worst_case_spec(model, MULTICLASS_SUITE, n_worst, s)))
+    return jobs
+
+
+def _learned_basis_jobs(s):
+    """The front end in a basis learned from the training images (PCA), on cnn4 in the
+    setting of the basis study (its epochs, test images, PGD and worst case), plus each
+    attack alone and accuracy against eps on the first images, for the sanity checks."""
+    a = s.adaptive
+    n = 100 if s.quick else 2000
+    model = s.cnn4("frontend", epochs=None if s.quick else 4, basis=LEARNED)
+    base = "beyond/learned-basis"
+    jobs = [(f"{base}/clean", model),
+            (f"{base}/pgd", AttackSpec(model, "pgd", EPS, delta=EPS / 20, iterations=s.iterations, n_test=n,
+                                       seed=s.seed, stop_on_success=False))]
+    jobs += network_jobs(base, model, STUDY_SUITE, s, n_suite=n, n_alone=a["eps_n"], n_eps=a["eps_n"],
+                         eps_grid=LEARNED_SANITY_EPS, budgets=False,
+                         suite_params=(("suite", STUDY_SUITE), ("queries", a["eps_queries"])))
     return jobs

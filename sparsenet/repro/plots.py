@@ -198,6 +198,47 @@ def study_figures(results, infos, folder):
     return out
 
 
+def beyond_eps(cells, path):
+    """The open questions' defended networks against ε: the worst case beside the paper's
+    (locally linear) attack; the combined defense also beside each defense alone (their
+    worst cases from the adaptive section)."""
+    def curve(prefix, what):
+        return sorted((float(k[len(prefix):].split("/")[0]), v) for k, (v, _) in cells.items()
+                      if k.startswith(prefix) and k.endswith("/" + what) and "@" not in k)
+
+    panels = [(f"fc2 {label}: front end + sparse", f"beyond/combined/{ds}/combined",
+               {"sparse net alone": f"adaptive/fc2-{ds}/sparse", "front end alone": f"adaptive/fc2-{ds}/frontend"})
+              for ds, label in (("mnist", "MNIST 3 vs 7"), ("fashion", "Fashion"))]
+    panels += [(f"fc10 {label}: sparse", f"beyond/multiclass/{ds}/sparse", {})
+               for ds, label in (("mnist", "MNIST"), ("fashion", "Fashion-MNIST"))]
+    panels = [p for p in panels if curve(f"{p[1]}/eps/", "worst")]
+    if not panels:
+        return None
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4), sharey=True, squeeze=False)
+    for ax, (title, base, alone) in zip(axes[0], panels):
+        ax.plot(*zip(*curve(f"{base}/eps/", "worst")), "o-", color="tab:red", label="worst case (adaptive)")
+        paper = curve(f"{base}/eps/", "paper")
+        if paper:
+            ax.plot(*zip(*paper), "s--", color="tab:blue", label="locally linear attack")
+        for (label, other), color in zip(alone.items(), ("tab:green", "tab:purple")):
+            points = curve(f"{other}/eps/", "worst")
+            if points:
+                ax.plot(*zip(*points), ":", color=color, label=f"{label}: worst case")
+        ax.set(title=title, xlabel="ε", ylim=(-2, 102))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[0, 0].set_ylabel("accuracy (%)")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def beyond_figures(cells, folder):
+    """The figure of the studies beyond the paper, when their results exist."""
+    path = beyond_eps(cells, Path(folder) / "beyond_eps.png")
+    return [] if path is None else [("Beyond the paper — the new defenses against ε, worst case and the paper's "
+                                     "attack", path)]
+
+
 # -- the theory section ---------------------------------------------------------------
 def theorem1(th, path):
     """Theorem 1 (Section 3.4): share of high-SNR neurons vs the input dimension N."""

@@ -27,7 +27,7 @@ def _fmt(seconds):
 
 
 # Rough cost of one image through one forward+backward pass, relative to cnn4.
-ARCH_COST = {"cnn4": 1.0, "fc2": 0.01}
+ARCH_COST = {"cnn4": 1.0, "fc2": 0.01, "fc10": 0.1}
 
 
 def train_cost(spec):

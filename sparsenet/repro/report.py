@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..stats import accuracy_interval, aggregate
-from . import adaptive, environment
+from . import adaptive, beyond, environment
 from .settings import (BASIS_SWEEP, DATASET_KEY, EPS, PAPER, PAPER_CELL, RHO_SWEEP, SPARSE_RULE_TEXT, STUDY_SUITE,
                        SUITES, Settings)
 
@@ -105,20 +105,22 @@ def cells(results, infos, settings=None):
         out[f"fig7/{defense}/accuracy"] = (100 * r["robust_accuracy"], r["n"])
         out[f"fig7/{defense}/outside_budget"] = (100 * float(np.mean(linf > EPS)), int(ok.sum())) if ok.any() else nan
     out.update(adaptive.cells(results))
+    out.update(beyond.cells(results))
     for network, paper_key in PAPER_CELL.items():     # our cell with the paper's attack
         if f"adaptive/{network}/suite" in out and paper_key in out:
             out[f"adaptive/{network}/paper_attack"] = out[paper_key]
     return out
 
 
-def summary(reproduced, results=None, infos=None, sparse=None, timing=None, env=None):
+def summary(reproduced, results=None, infos=None, sparse=None, timing=None, env=None, choices=None):
     """summary.json: ``{key: {"paper": value or None, "ours": value, "n": images}}`` for
     every cell (the keys earlier versions wrote are unchanged), and beside them
     ``<key>/ci95`` (the Wilson interval, %), and for cells measured over several
     training seeds ``<key>/mean``, ``/std``, ``/min``, ``/max``, ``/seeds`` and
     ``/paper_in_seed_range``. Also the sparse network's chosen setting, the adaptive
-    section's sanity checks, the compute time per section and (``environment``) the
-    software and machine of the run."""
+    section's sanity checks (and those of the studies beyond the paper, whose sparse
+    networks' settings ``choices`` holds: {section: {dataset: (l1, rule)}}), the compute
+    time per section and (``environment``) the software and machine of the run."""
     out = {}
     for key, (value, n) in sorted(reproduced.items()):
         out[key] = {"paper": PAPER.get(key), "ours": _round(value), "n": n}
@@ -145,6 +147,12 @@ def summary(reproduced, results=None, infos=None, sparse=None, timing=None, env=
     for network in adaptive.networks(results or {}):
         for check, passed, measured in adaptive.sanity(reproduced, network, paper_cells):
             out[f"adaptive/{network}/sanity/{check}"] = {"paper": None, "ours": bool(passed), "measured": measured}
+    for key, (passed, measured) in beyond.sanity(reproduced).items():
+        out[key] = {"paper": None, "ours": bool(passed), "measured": measured}
+    for section, choice in (choices or {}).items():
+        for ds, (l1, rule) in choice.items():
+            out[f"beyond/{section}/{DATASET_KEY[ds]}/l1"] = {"paper": None, "ours": l1}
+            out[f"beyond/{section}/{DATASET_KEY[ds]}/rule"] = {"paper": None, "ours": rule}
     for section, t in ((timing or {}).get("sections") or {}).items():
         for what, seconds in t.items():
             out[f"timing/{section}/{what}"] = {"paper": None, "ours": round(seconds, 1)}
@@ -259,6 +267,7 @@ def markdown(summ, settings, timing, figures, quick=False, theory=None, extended
 
     lines += _adaptive_lines(summ, quick)
     lines += _frontend_study_lines(summ)
+    lines += beyond.markdown(summ, _fmt, _ci, _seeds)
     if theory is not None:
         lines += ["", *_theory_lines(theory)]
 
@@ -400,7 +409,10 @@ def _frontend_study_lines(summ):
                   f"{', '.join(STUDY_SUITE)} (the adaptive suite without APGD-T, BPDA and transfer, for time), "
                   "so it is an upper bound on the true robust accuracy, like every worst case here.", "",
                   f"| {section} | clean | PGD (final iterate) | worst case [95% CI] |", "|---|---:|---:|---:|"]
-        for v, k in zip(values, keys):
+        rows = list(zip(values, keys))
+        if section == "basis" and "beyond/learned-basis/clean" in summ:
+            rows.append(("learned (PCA; see *Beyond the paper*)", "beyond/learned-basis"))
+        for v, k in rows:
             lines.append(f"| {v} | {_fmt(_get(summ, k + '/clean'))} | {_fmt(_get(summ, k + '/pgd'))} | "
                          f"{_fmt(_get(summ, k + '/worst_case'))}{_ci(summ, k + '/worst_case')} |")
     return lines

@@ -12,12 +12,11 @@ import time
 from pathlib import Path
 
 from .. import data, files
-from ..models import PRUNE_RULES
-from . import environment, plots, report
-from .plan import plan, sparse_setting
+from . import beyond, environment, plots, report
+from .plan import plan, sparse_setting, sweep_networks
 from .progress import Progress, attack_cost, train_cost
 from .runner import Runner
-from .settings import DATASET_KEY, EXTENDED_SECTIONS, L1_SWEEP, SECTIONS, Settings
+from .settings import DATASET_KEY, EXTENDED_SECTIONS, SECTIONS, Settings
 from .specs import AttackSpec, TrainSpec
 from .theory_study import theory_results
 
@@ -50,10 +49,12 @@ def reproduce(out, data_dir=None, quick=False, extended=False, only=None, seed=0
 
     # Table 2's sparse network is chosen from the l1 sweep's validation numbers: its
     # networks are trained (or read from the cache) before anything else is planned.
-    uses_sparse = {"b2", "table2", "sweep", "fig5", "fig6", "theory", "adaptive"}
+    # The open questions' sparse networks are chosen the same way, from their own sweeps.
+    uses_sparse = {"b2", "table2", "sweep", "fig5", "fig6", "theory", "adaptive", "combined"}
     check_data(runner, settings, sections, extended, uses_sparse & set(sections))
     sparse = sparse_setting(runner, settings) if uses_sparse & set(sections) else None
-    jobs = {s: plan(s, settings, sparse, extended=extended) for s in sections}
+    choices = {s: sparse_setting(runner, settings, s) for s in ("combined", "multiclass") if s in sections}
+    jobs = {s: plan(s, settings, sparse, extended=extended, choice=choices.get(s)) for s in sections}
     owner, models = {}, {}           # a network belongs to the first section that uses it
     for section, section_jobs in jobs.items():
         for _, spec in section_jobs:
@@ -91,6 +92,9 @@ def reproduce(out, data_dir=None, quick=False, extended=False, only=None, seed=0
         files.write_json(results_dir / f"{section}.json", record)
     figures = plots.paper_figures(results, figures_dir)
     figures += plots.study_figures(results, infos, figures_dir)
+    reproduced = report.cells(results, infos, settings)
+    reproduced.update(beyond.certified(runner, jobs))
+    figures += plots.beyond_figures(reproduced, figures_dir)
     if theory is not None:
         figures += plots.theory_figures(theory, figures_dir)
     # What a cold cache costs, per section: every network's training (in the first section
@@ -108,8 +112,7 @@ def reproduce(out, data_dir=None, quick=False, extended=False, only=None, seed=0
               "compute_seconds": sum(c["train_seconds"] + c["attack_seconds"] for c in compute.values()),
               "sections": compute}
     env = environment.describe()
-    summ = report.summary(report.cells(results, infos, settings), results, infos, sparse=sparse, timing=timing,
-                          env=env)
+    summ = report.summary(reproduced, results, infos, sparse=sparse, timing=timing, env=env, choices=choices)
     files.write_json(results_dir / "summary.json", summ)
     rel = [(title, os.path.relpath(Path(p).resolve(), report_path.parent.resolve())) for title, p in figures]
     text = report.markdown(summ, _settings_record(settings, models), timing, rel, quick=quick, theory=theory,
@@ -128,9 +131,9 @@ def check_data(runner, settings, sections, extended, sweep):
     same datasets as the chosen one) and, with ``sweep``, the l1 sweep. Nothing is read when
     every network and attack is cached already."""
     specs = [spec for section in sections for _, spec in plan(section, settings, None, extended=extended)]
-    if sweep:
-        specs += [settings.fc2(ds, "sparse", l1=l1, rule=rule, seed=seed) for ds in DATASET_KEY
-                  for rule in PRUNE_RULES for l1 in L1_SWEEP for seed in settings.fc2_seeds]
+    studies = (["table2"] if sweep else []) + [s for s in ("combined", "multiclass") if s in sections]
+    specs += [spec for study in studies for ds in DATASET_KEY
+              for group in sweep_networks(settings, study, ds).values() for spec in group]
     models = [spec if isinstance(spec, TrainSpec) else spec.model for spec in specs]
     cached = (all(runner.model_path(m).exists() for m in models)
               and all(runner.attack_path(a).exists() for a in specs if isinstance(a, AttackSpec)))

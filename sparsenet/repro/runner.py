@@ -11,12 +11,14 @@ import dataclasses
 import json
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from .. import attacks, data, files
 from ..checkpoints import load_checkpoint, save_checkpoint
+from ..frontend import LEARNED, pca_basis
 from ..models import Classifier, build, prune
 from ..parallel import DataParallel
 from ..training import accuracy, fit, set_penalty
@@ -57,30 +59,33 @@ class Datasets:
         return x[:n], y[:n]
 
 
-def train_network(spec: TrainSpec, datasets: Datasets, log=_stderr):
+def train_network(spec: TrainSpec, datasets: Datasets, log=_stderr, matrix=None):
     """Train ``spec``'s network; returns (network, metadata: history, accuracies, timing).
 
-    The front end, if any, sparsifies the training images once (it is deterministic).
-    The sparse defense (Section 4) trains with l1 on the first layer, prunes it
-    (``models.prune``), optionally fine-tunes with the pruned weights held at zero, and
-    records the validation accuracy under Table 2's attack, by which its setting is chosen.
+    The front end, if any, sparsifies the training images once (it is deterministic);
+    ``matrix`` is its analysis matrix when the basis is learned. The sparse defense
+    (Section 4) trains with l1 on the first layer, prunes it (``models.prune``), optionally
+    fine-tunes with the pruned weights held at zero, and records the validation accuracy
+    under Table 2's attack, by which its setting is chosen. With the front end too
+    ("combined"), that attack is the white box one through the front end, on the raw
+    validation images.
     """
-    x, y = datasets.train_set(spec)
-    frontend = spec.frontend()
-    if frontend is not None:
-        x = np.concatenate([frontend(x[i:i + 5000]) for i in range(0, len(x), 5000)])
-    x_tr, y_tr, x_val, y_val = data.train_val_split(x, y, min(spec.val_size, len(x) // 5), spec.seed)
+    raw, y = datasets.train_set(spec)
+    frontend = spec.frontend(matrix=matrix)
+    x = raw if frontend is None else np.concatenate([frontend(raw[i:i + 5000]) for i in range(0, len(raw), 5000)])
+    n_val = min(spec.val_size, len(x) // 5)
+    x_tr, y_tr, x_val, y_val = data.train_val_split(x, y, n_val, spec.seed)
     net = build(spec.arch, seed=spec.seed)
     fast = DataParallel(net)
     set_penalty(net, l2=spec.l2)
-    if spec.defense == "sparse":
+    if spec.has_sparse_layer:
         set_penalty(net, l1=spec.l1, l2=spec.l2, layers=[0])
     log(f"training {spec.name} on {len(x_tr):,} images ({spec.epochs} epochs)")
     t0 = time.perf_counter()
     common = dict(batch_size=spec.batch_size, x_val=x_val, y_val=y_val, log=log, optimizer=spec.optimizer)
     history = fit(fast, x_tr, y_tr, epochs=spec.epochs, lr=spec.lr, lr_decay=spec.lr_decay, seed=spec.seed, **common)
     extra = {}
-    if spec.defense == "sparse":
+    if spec.has_sparse_layer:
         extra["val_accuracy_unpruned"] = accuracy(fast, x_val, y_val)
         mask = prune(net.weighted[0], spec.rho, spec.prune_rule)
         if spec.finetune_epochs:
@@ -91,8 +96,14 @@ def train_network(spec: TrainSpec, datasets: Datasets, log=_stderr):
             history = {k: history[k] + fine[k] for k in history}  # lists concatenate, seconds add
         # The validation split under Table 2's attack (the locally linear attack at ε = 0.25):
         # what the sparse network's setting is chosen by (plan.choose_sparse).
-        x_adv = attacks.locally_linear(fast, x_val, y_val, SPARSE_SELECTION_EPS)
-        extra["val_robust_accuracy"] = float(np.mean(fast.predict(x_adv) == y_val))
+        if frontend is None:
+            x_adv = attacks.locally_linear(fast, x_val, y_val, SPARSE_SELECTION_EPS)
+            extra["val_robust_accuracy"] = float(np.mean(fast.predict(x_adv) == y_val))
+        else:
+            raw_val = data.train_val_split(raw, y, n_val, spec.seed)[2]   # the same split, before the front end
+            clf = DataParallel(net, frontend)
+            x_adv = attacks.locally_linear(clf, raw_val, y_val, SPARSE_SELECTION_EPS, mode="white")
+            extra["val_robust_accuracy"] = float(np.mean(clf.predict(x_adv) == y_val))
     xt, yt = datasets.test_set(spec)
     meta = {"spec": as_json(spec), "history": history,
             "train_seconds": time.perf_counter() - t0,
@@ -110,6 +121,7 @@ class Runner:
     def __init__(self, cache_dir, data_dir=None, log=_stderr):
         self.cache_dir, self.log = Path(cache_dir), log
         self.datasets = Datasets(data_dir)
+        self._bases = {}
 
     # -- networks -------------------------------------------------------------------
     def model_path(self, spec: TrainSpec):
@@ -131,7 +143,7 @@ class Runner:
             return None
 
         def train():
-            net, meta = train_network(spec, self.datasets, self.log)
+            net, meta = train_network(spec, self.datasets, self.log, matrix=self.learned_basis(spec))
             save_checkpoint(path, net, meta)
             return net
 
@@ -144,7 +156,39 @@ class Runner:
 
     def classifier(self, spec: TrainSpec, gradient="exact"):
         """The trained network behind its front end (if any), on all cores."""
-        return DataParallel(Classifier(self.model(spec), spec.frontend(gradient)))
+        return DataParallel(Classifier(self.model(spec), spec.frontend(gradient, self.learned_basis(spec))))
+
+    def learned_basis(self, spec: TrainSpec):
+        """The analysis matrix of a learned front end (None for any other): the principal
+        directions (``frontend.pca_basis``) of the spec's training images, validation split
+        included, test images never. Kept in the cache, so that every network and attack
+        of every run uses the very same matrix."""
+        if not spec.has_frontend or spec.basis != LEARNED:
+            return None
+        task = f"{spec.dataset}{'-binary' if spec.binary else ''}"
+        path = self.cache_dir / "bases" / f"pca-{task}-{spec.n_train or 'all'}.npz"
+        if path in self._bases:
+            return self._bases[path]
+
+        def load(log):
+            try:
+                A = files.load_npz(path)["A"]
+            except FileNotFoundError:
+                return None
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+                if log is not None:
+                    cache.move_aside(path, f"unreadable ({type(e).__name__})", log)
+                return None
+            return A
+
+        def compute():
+            self.log(f"learning the front end's basis from the {task} training images ({path.name})")
+            A = pca_basis(self.datasets.train_set(spec)[0])
+            files.save_npz(path, A=A)
+            return A
+
+        self._bases[path] = A = cache.get_or_compute(path, load, compute, self.log)
+        return A
 
     # -- attacks ----------------------------------------------------------------------
     def attack_path(self, spec: AttackSpec):

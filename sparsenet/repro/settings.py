@@ -12,7 +12,10 @@ from dataclasses import dataclass
 from .specs import TrainSpec
 
 SECTIONS = ("b2", "table1", "table2", "sweep", "fig5", "fig6", "fig7", "theory", "adaptive")
-EXTENDED_SECTIONS = ("levels", "rho", "basis")   # beyond the paper's tables: ``run_all.py --extended``
+# Beyond the paper's tables (``run_all.py --extended``): the level, rho and basis studies, then
+# the paper's own open questions (Section 6), each under the worst case (``beyond``).
+BEYOND_SECTIONS = ("combined", "multiclass", "learned-basis")
+EXTENDED_SECTIONS = ("levels", "rho", "basis") + BEYOND_SECTIONS
 
 PAPER = {
     "table1/ll/none": 8.82, "table1/ll/frontend": 79.48,
@@ -66,6 +69,12 @@ SUITES = {
 # The worst case of the rho and basis studies: the first four attacks of the front end's suite
 # (APGD-T, BPDA and transfer are left out for time; Square gets the eps sweep's queries).
 STUDY_SUITE = SUITES["cnn4/frontend"][:4]
+# The open questions. Their sparse networks are chosen by SPARSE_RULE_TEXT too, from a sweep
+# narrowed to the neighbourhood of Table 2's choice (l1 = 0.1) to fit the time budget.
+COMBINED_L1_SWEEP = (3e-2, 1e-1, 3e-1)
+MULTICLASS_L1_SWEEP = (1e-2, 3e-2, 1e-1)
+MULTICLASS_WORST_N = 2000        # the first test images of fc10's worst case (clean and the paper's attack: all)
+LEARNED_SANITY_EPS = (0.1, 0.25, 0.4, 0.5)   # cnn4 with the learned basis: accuracy against eps, a short grid
 ADAPTIVE_EPS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5)   # the accuracy-vs-eps sanity check
 BUDGETS = ((100, 1), (400, 1), (100, 5))                      # APGD-CE iterations x restarts
 BUDGET_ROLES = ("base", "iterations", "restarts")             # their keys: adaptive/<network>/budget/<role>
@@ -91,7 +100,7 @@ class Settings:
 
     def fc2(self, dataset, defense="none", l1=None, rule="global", level=None, seed=None):
         extra = dict(n_train=2000, epochs=2, val_size=400) if self.quick else dict(epochs=30, val_size=1000)
-        if defense == "sparse":
+        if defense in ("sparse", "combined"):
             # Adam drives the l1-penalised weights to zero far better than SGD here; l2 = 1e-3 is
             # the penalty of the authors' released binary network. No fine-tuning after pruning.
             extra.update(l1=0.1 if l1 is None else l1, l2=1e-3, optimizer="adam", lr=1e-3, prune_rule=rule)
@@ -99,6 +108,21 @@ class Settings:
             extra.update(l2=1e-4, optimizer="sgd", lr=0.05)
         return TrainSpec("fc2", dataset, binary=True, defense=defense, level=level or self.level, rho=self.rho,
                          batch_size=32, lr_decay=0.95, seed=self.seed if seed is None else seed, **extra)
+
+    def fc10(self, dataset, defense="none", l1=None, rule="global", seed=None):
+        """The ten-class network of the multiclass study (``models.fc10``, 100 hidden units):
+        Adam for both, so that the defense is the only difference; the sparse one is pruned to
+        rho = 3% and fine-tuned for two epochs with the pruned weights held at zero."""
+        extra = dict(n_train=2000, epochs=2, val_size=400) if self.quick else dict(epochs=8, val_size=5000)
+        if defense == "sparse":
+            extra.update(l1=3e-2 if l1 is None else l1, prune_rule=rule, finetune_epochs=1 if self.quick else 2)
+        return TrainSpec("fc10", dataset, defense=defense, rho=self.rho, l2=1e-4, optimizer="adam", lr=1e-3,
+                         lr_decay=0.8, batch_size=128, seed=self.seed if seed is None else seed, **extra)
+
+    @property
+    def multiclass_seeds(self):
+        """Training seeds of the multiclass study (fewer than fc2's: fc10 trains for longer)."""
+        return tuple(self.seed + k for k in range(2 if self.quick else 3))
 
     @property
     def fc2_seeds(self):

@@ -13,8 +13,10 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from ..frontend import Sparsifier
+from ..frontend import LEARNED, Sparsifier
 from ..models import PRUNE_RULES
+
+DEFENSES = ("none", "frontend", "sparse", "combined")
 
 
 @dataclass(frozen=True)
@@ -22,12 +24,15 @@ class TrainSpec:
     """How one network is trained.
 
     defense: "none"; "frontend" (the network is trained on images sparsified by the
-    front end ``basis``/``level``/``rho``, Section 5.1); or "sparse" (Section 4: l1 on
+    front end ``basis``/``level``/``rho``, Section 5.1); "sparse" (Section 4: l1 on
     the first layer's weights, then pruning so that a share ``rho`` of them stays
     non-zero, by ``prune_rule`` "global" (the largest weights of the whole layer) or
     "neuron" (the largest of each hidden neuron, which keeps Theorem 2's
     gamma = max_i ||w_i||_1 small), then ``finetune_epochs`` of the same objective with
-    the pruned weights held at zero).
+    the pruned weights held at zero); or "combined" (both: the sparse network, trained
+    on front-end-sparsified images). ``basis`` "learned" is the front end in the
+    principal directions of the training images (``frontend.pca_basis``): the runner
+    learns it from the spec's training images.
     """
     arch: str
     dataset: str
@@ -50,8 +55,8 @@ class TrainSpec:
     seed: int = 0
 
     def __post_init__(self):
-        if self.defense not in ("none", "frontend", "sparse"):
-            raise ValueError(f"defense must be 'none', 'frontend' or 'sparse', got {self.defense!r}")
+        if self.defense not in DEFENSES:
+            raise ValueError(f"defense must be one of {DEFENSES}, got {self.defense!r}")
         if not 0 < self.rho <= 1:
             raise ValueError(f"rho must be in (0, 1], got {self.rho}")
         if self.prune_rule not in PRUNE_RULES:
@@ -65,9 +70,24 @@ class TrainSpec:
     def key(self):
         return spec_hash(self)
 
-    def frontend(self, gradient="exact"):
-        if self.defense != "frontend":
+    @property
+    def has_frontend(self):
+        return self.defense in ("frontend", "combined")
+
+    @property
+    def has_sparse_layer(self):
+        return self.defense in ("sparse", "combined")
+
+    def frontend(self, gradient="exact", matrix=None):
+        """The front end, or None without one. A learned basis needs its ``matrix``
+        (``runner.Datasets.learned_basis`` learns it from the training images)."""
+        if not self.has_frontend:
             return None
+        if self.basis == LEARNED:
+            if matrix is None:
+                raise ValueError("a front end with basis='learned' needs matrix=, learned from the training images "
+                                 "(runner.Datasets.learned_basis)")
+            return Sparsifier.from_matrix(matrix, rho=self.rho, gradient=gradient)
         return Sparsifier(basis=self.basis, level=self.level, rho=self.rho, gradient=gradient)
 
 

@@ -268,7 +268,9 @@ MUTANTS = [
       LOSSES, "softmax loss of class 0 instead of the true class"),
     M("experiments-9", "sparsenet/repro/runner.py", "x_tr, y_tr, x_val, y_val = data.train_val_split(x, y, min(spec.val_size, len(x) // 5), spec.seed)",
       "x_tr, y_tr, x_val, y_val = data.train_val_split(x, y, min(spec.val_size, len(x) // 5), 0)",
-      RUNNER, "the validation split ignores the spec's seed"),
+      RUNNER, "the validation split ignores the spec's seed",
+      alt=[("x_tr, y_tr, x_val, y_val = data.train_val_split(x, y, n_val, spec.seed)",
+            "x_tr, y_tr, x_val, y_val = data.train_val_split(x, y, n_val, 0)")]),
 
     # -- layers -----------------------------------------------------------------------
     M("layers-1", "sparsenet/layers.py", "x.dtype.type(1.0 / (1.0 - self.p))", "x.dtype.type(1.0 / self.p)", LAYERS,
@@ -455,7 +457,8 @@ MUTANTS = [
     # -- the adaptive section (repro/adaptive.py) -------------------------------------
     M("adaptive-1", "sparsenet/repro/adaptive.py",
       "            if \"any_iterate\" in r:\n                ok = ok & correct(r[\"any_iterate\"])\n", "", ADAPTIVE,
-      "the worst case ignores the paper's attacks' any-iterate verdicts"),
+      "the worst case ignores the paper's attacks' any-iterate verdicts",
+      alt=[("            ok = ok & verdict(r)[:len(ok)]\n", "            ok = ok & correct(r)[:len(ok)]\n")]),
     M("adaptive-2", "sparsenet/repro/adaptive.py", "MASKING_MARGIN = 1.0 ", "MASKING_MARGIN = 2.0 ", ADAPTIVE,
       "gradient masking flagged only when Square wins by 2 points, not 1"),
     M("adaptive-3", "sparsenet/repro/adaptive.py", "noise > max(attacks) + 10", "noise > min(attacks) + 10", ADAPTIVE,
@@ -722,6 +725,36 @@ EXPECT = {
     "parallel-5": ["test_parallel.py::test_elementwise_covers_every_element_once_and_updates_strided_arrays_in_place"],
     "parallel-6": ["test_parallel.py::test_elementwise_covers_every_element_once_and_updates_strided_arrays_in_place"],
 }
+# The studies beyond the paper: their training, jobs and cells.
+BEYOND = ["tests/test_repro_beyond.py", "tests/test_repro_runner.py"]
+MUTANTS += [
+    M("beyond-1", "sparsenet/repro/runner.py", 'x_adv = attacks.locally_linear(clf, raw_val, y_val, SPARSE_SELECTION_EPS, mode="white")',
+      'x_adv = attacks.locally_linear(clf, raw_val, y_val, SPARSE_SELECTION_EPS, mode="semi-white")', BEYOND,
+      "the combined network is chosen by the weaker semi-white box attack"),
+    M("beyond-2", "sparsenet/repro/runner.py", "raw_val = data.train_val_split(raw, y, n_val, spec.seed)[2]",
+      "raw_val = data.train_val_split(raw, y, n_val, spec.seed + 1)[2]", BEYOND,
+      "the combined network's raw validation images are another split than its sparsified ones"),
+    M("beyond-3", "sparsenet/repro/beyond.py", "                    ok = ok & adaptive.verdict(other)[:len(ok)]",
+      "                    ok = ok & adaptive.correct(other)[-len(ok):]", BEYOND,
+      "the worst case pairs the suite with the last test images of the paper's attack"),
+    M("beyond-4", "sparsenet/repro/beyond.py", 'out[key.replace("/ll-semi-white", "/ll")] = min(out[key], out.get(white, out[key]))',
+      'out[key.replace("/ll-semi-white", "/ll")] = max(out[key], out.get(white, out[key]))', BEYOND,
+      "the locally linear cell takes the weaker variant"),
+    M("beyond-5", "sparsenet/repro/beyond.py", "float(np.mean(radius >= CERTIFIED_EPS))", "float(np.mean(radius > 2 * CERTIFIED_EPS))",
+      BEYOND, "the certified share at another eps"),
+    M("beyond-6", "sparsenet/repro/plan.py", '"combined": s.fc2(ds, "combined", l1=choice[ds][0], rule=choice[ds][1], seed=seed)}',
+      '"combined": s.fc2(ds, "combined", l1=choice[ds][0], rule="global", seed=seed)}', BEYOND,
+      "the combined network ignores the chosen pruning rule"),
+    M("beyond-7", "sparsenet/repro/plan.py", "n_worst = s.n_test or MULTICLASS_WORST_N", "n_worst = s.n_test", BEYOND,
+      "fc10's worst case on all test images, not the first MULTICLASS_WORST_N"),
+    M("beyond-8", "sparsenet/repro/runner.py", "A = pca_basis(self.datasets.train_set(spec)[0])",
+      "A = pca_basis(self.datasets.test_set(spec)[0])", BEYOND, "the learned basis is learned from the test images"),
+    M("beyond-9", "sparsenet/repro/settings.py", "finetune_epochs=1 if self.quick else 2)", "finetune_epochs=0)", BEYOND,
+      "the multiclass sparse network is not fine-tuned"),
+    M("beyond-10", "sparsenet/repro/beyond.py", '        if f"{base}/ll" in out:      # for the sanity check',
+      '        if False:      # for the sanity check', BEYOND,
+      "the new networks' single-step check never runs"),
+]
 for _m in MUTANTS:
     _m["expect"] = [T + node for node in EXPECT.get(_m["id"], ())]
 assert set(EXPECT) <= {m["id"] for m in MUTANTS}, set(EXPECT) - {m["id"] for m in MUTANTS}

@@ -1,0 +1,180 @@
+"""The studies beyond the paper (sparsenet.repro.beyond and their jobs in plan): what each
+trains and attacks, that they share the cache with the paper's sections, how their worst
+cases are counted, Theorem 2's certified share, and the report section."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from sparsenet.models import PRUNE_RULES, fc10
+from sparsenet.repro import beyond, report
+from sparsenet.repro import plan as repro_plan
+from sparsenet.repro.plan import plan, sweep_networks
+from sparsenet.repro.settings import (COMBINED_L1_SWEEP, MULTICLASS_L1_SWEEP, MULTICLASS_WORST_N, STUDY_SUITE,
+                                      Settings)
+from sparsenet.repro.specs import AttackSpec, TrainSpec
+
+S = Settings()
+CHOICE = {"mnist": (0.1, "neuron"), "fashion-mnist": (0.3, "global")}
+
+
+def jobs(section, s=S, **kw):
+    return dict(plan(section, s, CHOICE, extended=True, choice=kw.get("choice", CHOICE)))
+
+
+def test_combined_compares_each_defense_on_the_networks_of_table2_over_the_seeds():
+    got, table2, adaptive = jobs("combined"), jobs("table2"), jobs("adaptive")
+    combined = got["beyond/combined/mnist/combined/clean@3"]
+    assert (combined.arch, combined.binary, combined.defense, combined.l1, combined.prune_rule, combined.seed) == \
+        ("fc2", True, "combined", 0.1, "neuron", 3)
+    assert combined.frontend().rho == 0.03 and combined.has_sparse_layer
+    for defense in ("none", "sparse", "frontend", "combined"):
+        assert {f"beyond/combined/fashion/{defense}/clean{s}" for s in ("", "@1", "@2", "@3", "@4")} <= set(got)
+    # the defenses alone are Table 2's networks, attacked as there and as in the adaptive section:
+    # the same specs, so the same cache entries
+    assert got["beyond/combined/mnist/sparse/ll-semi-white@2"] == table2["table2/mnist/sparse@2"]
+    assert got["beyond/combined/mnist/frontend/ll-white"] == table2["table2/mnist/frontend-white"]
+    assert got["beyond/combined/fashion/sparse/suite"] == adaptive["adaptive/fc2-fashion/sparse/suite"]
+    assert got["beyond/combined/mnist/frontend/suite"] == adaptive["adaptive/fc2-mnist/frontend/suite"]
+    suite = dict(got["beyond/combined/mnist/combined/suite"].params)["suite"]
+    assert suite == dict(adaptive["adaptive/fc2-mnist/frontend/suite"].params)["suite"]
+    assert got["beyond/combined/mnist/combined/suite"].n_test is None          # all test images
+    # the run's own seed gets the whole adaptive evaluation, with both locally linear attacks against eps
+    assert "beyond/combined/mnist/combined/alone/square" in got and "beyond/combined/mnist/combined/budget/restarts" in got
+    paper = got["beyond/combined/mnist/combined/eps/0.4/paper-white"]
+    assert (paper.attack, paper.mode, paper.eps) == ("ll", "white", 0.4)
+    assert "beyond/combined/mnist/combined/alone/square@1" not in got
+    # the sweep it chose from
+    assert len([k for k in got if "/sweep/" in k]) == 2 * len(COMBINED_L1_SWEEP) * len(PRUNE_RULES) * 5
+
+
+def test_multiclass_trains_fc10_without_and_with_sparsity_and_fine_tuning():
+    got = jobs("multiclass")
+    none, sparse = got["beyond/multiclass/mnist/none/clean"], got["beyond/multiclass/fashion/sparse/clean@2"]
+    assert (none.arch, none.binary, none.defense) == ("fc10", False, "none")
+    assert (sparse.defense, sparse.l1, sparse.prune_rule, sparse.rho, sparse.finetune_epochs) == \
+        ("sparse", 0.3, "global", 0.03, 2)
+    assert dataclasses.replace(sparse, defense="none", l1=0.0, finetune_epochs=0, prune_rule="global",
+                               seed=0) == none.__class__(**{**dataclasses.asdict(none), "dataset": "fashion-mnist"})
+    ll = got["beyond/multiclass/mnist/sparse/ll@1"]
+    assert (ll.attack, ll.eps, ll.n_test) == ("ll", 0.25, None)
+    worst = got["beyond/multiclass/mnist/none/suite@1"]
+    assert worst.n_test == MULTICLASS_WORST_N and dict(worst.params)["suite"] == (
+        "apgd-ce/exact", "apgd-dlr/exact", "apgd-t/exact", "square")
+    assert "beyond/multiclass/mnist/sparse/eps/0.5/paper" in got
+    assert {k.split("@")[-1] for k in got if k.startswith("beyond/multiclass/mnist/none/clean")} == \
+        {"beyond/multiclass/mnist/none/clean", "1", "2"}
+
+
+def test_the_learned_basis_is_one_more_column_of_the_basis_study():
+    got, basis = jobs("learned-basis"), jobs("basis")
+    model = got["beyond/learned-basis/clean"]
+    assert model == dataclasses.replace(basis["basis/dct/clean"], basis="learned")
+    for attack in ("pgd", "worst_case"):
+        ours = got["beyond/learned-basis/" + ("suite" if attack == "worst_case" else attack)]
+        assert ours == dataclasses.replace(basis[f"basis/dct/{attack}"], model=model)
+    assert dict(got["beyond/learned-basis/suite"].params)["suite"] == STUDY_SUITE
+    assert "beyond/learned-basis/alone/square" in got and "beyond/learned-basis/eps/0.5/worst" in got
+
+
+def test_the_sweeps_of_the_open_questions():
+    combined = sweep_networks(S, "combined", "mnist")
+    assert set(combined) == {(l1, r) for l1 in COMBINED_L1_SWEEP for r in PRUNE_RULES}
+    assert all(spec.defense == "combined" and len(specs) == 5 for specs in combined.values() for spec in specs)
+    multi = sweep_networks(Settings(quick=True), "multiclass", "fashion-mnist")
+    assert set(multi) == {(l1, r) for l1 in MULTICLASS_L1_SWEEP for r in PRUNE_RULES}
+    assert all(spec.arch == "fc10" and spec.n_train == 2000 for specs in multi.values() for spec in specs)
+    with pytest.raises(ValueError, match="unknown sweep"):
+        sweep_networks(S, "table3")
+
+
+def test_the_open_questions_choose_their_setting_by_the_same_rule():
+    class Runner:
+        def __init__(self):
+            self.logged = []
+
+        def model_info(self, spec):
+            best = spec.l1 == MULTICLASS_L1_SWEEP[0] and spec.prune_rule == "neuron"
+            return {"val_robust_accuracy": 0.9 if best else 0.5, "val_accuracy": 0.9}
+
+        def log(self, msg):
+            self.logged.append(msg)
+
+    runner = Runner()
+    got = repro_plan.sparse_setting(runner, S, "multiclass")
+    assert got == {"mnist": (MULTICLASS_L1_SWEEP[0], "neuron"), "fashion-mnist": (MULTICLASS_L1_SWEEP[0], "neuron")}
+    assert "multiclass study" in runner.logged[0]
+
+
+def result(correct, n=None, **extra):
+    correct = np.asarray(correct, bool)
+    return {"correct": correct.tolist(), "robust_accuracy": float(correct.mean()), "n": len(correct), **extra}
+
+
+def test_a_worst_case_counts_an_example_only_if_it_survives_the_suite_and_the_paper_attacks():
+    results = {
+        "beyond/combined/mnist/combined/suite@1": result([1, 1, 1, 0]),
+        "beyond/combined/mnist/combined/ll-semi-white@1": result([1, 0, 1, 1]),
+        "beyond/combined/mnist/combined/ll-white@1": result([1, 0, 0, 1]),
+        # the paper's attack on all test images, the suite on the first ones
+        "beyond/multiclass/mnist/none/suite": result([1, 1]),
+        "beyond/multiclass/mnist/none/ll": result([1, 0, 0, 0]),
+    }
+    cells = beyond.cells(results)
+    assert cells["beyond/combined/mnist/combined/worst_case@1"] == (25.0, 4)
+    assert cells["beyond/combined/mnist/combined/ll@1"] == (50.0, 4)       # the stronger variant
+    assert cells["beyond/multiclass/mnist/none/worst_case"] == (50.0, 2)
+    assert cells["beyond/multiclass/mnist/none/ll"] == (25.0, 4)
+
+
+def test_the_new_defended_networks_get_the_sanity_checks():
+    base = "beyond/multiclass/mnist/sparse"
+    results = {f"{base}/suite": result([1, 1, 0, 0], clean_accuracy=1.0, accuracy_after={"clean": 1.0}),
+               f"{base}/ll": result([1, 1, 1, 0]),
+               f"{base}/alone/square": result([0, 0, 0, 0]), f"{base}/alone/apgd-ce/exact": result([1, 1, 0, 0])}
+    for eps, ok in ((0.25, [1, 0]), (0.5, [1, 0])):
+        results[f"{base}/eps/{eps:g}/worst"] = result(ok)
+    reproduced = report.cells(results, {})
+    checks = beyond.sanity(reproduced)
+    assert checks[f"{base}/sanity/accuracy falls to 0 as ε grows"][0] is False
+    passed, measured = checks[f"{base}/sanity/gradient-free (Square) does not beat the gradient attacks by more "
+                              "than a point"]
+    assert not passed and "masked" in measured
+    passed, measured = checks[f"{base}/sanity/iterative beats single-step"]    # APGD-CE against the paper's attack
+    assert passed and measured == "APGD-CE 50.0% vs the locally linear attack 75.0%"
+    summ = report.summary(reproduced, results, {}, choices={"multiclass": {"mnist": (0.03, "global")}})
+    assert summ["beyond/multiclass/mnist/l1"]["ours"] == 0.03
+    assert summ[f"{base}/sanity/accuracy falls to 0 as ε grows"]["ours"] is False
+    text = "\n".join(beyond.markdown(summ, report._fmt, report._ci, report._seeds))
+    assert "Network sparsity on ten classes" in text and "**no** ⚠" in text and "ℓ1 = 0.03" in text
+
+
+def test_certified_share_and_median_radius_of_the_multiclass_networks(monkeypatch):
+    net = fc10(seed=0, dtype=np.float64)
+    rng = np.random.default_rng(0)
+    x = rng.random((30, 28, 28))
+    y = net.forward(x).argmax(axis=1)
+
+    class Runner:
+        class datasets:
+            @staticmethod
+            def test_set(spec, n=None):
+                return x, y
+
+        @staticmethod
+        def model(spec):
+            return net
+
+    spec = TrainSpec("fc10", "mnist")
+    got = beyond.certified(Runner, {"multiclass": [("beyond/multiclass/mnist/none/clean@2", spec),
+                                                   ("beyond/multiclass/mnist/sweep/global/0.1/clean", spec),
+                                                   ("beyond/multiclass/mnist/none/ll@2", AttackSpec(spec, "ll"))]})
+    assert set(got) == {f"beyond/multiclass/mnist/none/{k}@2" for k in ("certified", "median_radius", "Gamma")}
+    from sparsenet.theory import certified_radius
+    radius = certified_radius(net, x, y)
+    assert got["beyond/multiclass/mnist/none/median_radius@2"] == (float(np.median(radius)), None)
+    assert got["beyond/multiclass/mnist/none/certified@2"] == (100 * float(np.mean(radius >= 0.25)), 30)
+    assert 0 < np.median(radius) < 0.25          # an untrained network certifies nothing at 0.25
+    monkeypatch.setattr(beyond, "CERTIFIED_EPS", float(np.sort(radius)[20]))   # 10 of the 30 reach it
+    assert beyond.certified(Runner, {"multiclass": [("beyond/multiclass/mnist/none/clean", spec)]})[
+        "beyond/multiclass/mnist/none/certified"] == (pytest.approx(100 / 3), 30)
