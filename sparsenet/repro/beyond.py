@@ -23,7 +23,7 @@ import numpy as np
 
 from ..theory import certified_radius, gammas
 from . import adaptive
-from .settings import DATASET_KEY, EPS, STUDY_SUITE
+from .settings import COMBINED_L1_SWEEP, DATASET_KEY, EPS, MULTICLASS_L1_SWEEP, STUDY_SUITE
 
 # The adaptive evaluation's networks here: {cells' base: (suite kind in SUITES, network
 # name for the sanity checks)}; a cnn4 network is checked against its own cells too.
@@ -129,8 +129,8 @@ def markdown(summ, fmt, ci, seeds):
         lines += ["", "### Front end + network sparsity (fc2, binary tasks)", "",
                   "The sparse network trained on images sparsified by the front end (CDF 9/7, level 1, ρ = 3%); "
                   "its ℓ1 and pruning rule chosen, like Table 2's, by validation accuracy under the locally linear "
-                  "attack (here the white box through the front end), from "
-                  "ℓ1 ∈ {0.03, 0.1, 0.3} × both pruning rules. The worst case is over each defense's adaptive suite "
+                  "attack (here the white box through the front end), from Table 2's sweep "
+                  f"(ℓ1 ∈ {{{', '.join(f'{v:g}' for v in COMBINED_L1_SWEEP)}}} × both pruning rules). The worst case is over each defense's adaptive suite "
                   "(the combined network: the front end's) and the locally linear attacks, on all test images.", ""]
         for ds, label in (("mnist", "MNIST 3 vs 7"), ("fashion", "Fashion-MNIST T-shirt vs Pullover")):
             l1, rule = get(f"beyond/combined/{ds}/l1"), get(f"beyond/combined/{ds}/rule")
@@ -149,7 +149,7 @@ def markdown(summ, fmt, ci, seeds):
                   "fc10 has ten hidden units per class, as fc2 has ten for its one logit. The sparse network: ℓ1 on "
                   "the first layer, pruning to ρ = 3%, two epochs of fine-tuning with the pruned weights held at zero; "
                   "ℓ1 and pruning rule chosen by validation accuracy under the multiclass locally linear attack, from "
-                  "ℓ1 ∈ {0.01, 0.03, 0.1} × both rules. Clean and the locally linear attack on all test images; the "
+                  f"ℓ1 ∈ {{{', '.join(f'{v:g}' for v in MULTICLASS_L1_SWEEP)}}} × both rules. Clean and the locally linear attack on all test images; the "
                   f"worst case (cnn4's suite and the locally linear attack) on the first "
                   f"{_n(summ, 'beyond/multiclass/mnist/sparse/worst_case')}. *Certified* is the share of test images "
                   "whose Theorem 2 radius (a logit moves by at most ε∏γ_l) reaches ε = 0.25.", ""]
