@@ -61,6 +61,15 @@ def test_choose_sparse_takes_the_most_robust_setting_on_validation():
         repro_plan.choose_sparse({})
 
 
+def test_a_setting_at_chance_is_no_defense():
+    """Ten classes: a collapsed network (clean 11%) keeps 11% under attack, more than a brittle
+    real one; it is left out, unless every setting collapsed."""
+    records = {(0.3, "neuron"): (0.113, 0.113), (0.1, "global"): (0.049, 0.81), (0.01, "global"): (0.03, 0.87)}
+    assert repro_plan.choose_sparse(records, classes=10) == (0.1, "global")
+    assert repro_plan.choose_sparse({(0.3, "neuron"): (0.113, 0.113)}, classes=10) == (0.3, "neuron")
+    assert repro_plan.choose_sparse({(0.3, "global"): (0.52, 0.52), (0.1, "neuron"): (0.51, 0.9)}) == (0.1, "neuron")
+
+
 class FakeRunner:
     """Model metadata as the cache would hold it: validation numbers from ``val``, and
     test-set numbers that the choice must never read."""

@@ -32,6 +32,9 @@ EVALUATED = {**{f"beyond/combined/{k}/combined": ("fc2/frontend", f"fc2-{k}/comb
              "beyond/learned-basis": ("cnn4/frontend", "cnn4-learned/frontend")}
 PAPER_ATTACKS = ("ll-semi-white", "ll-white", "ll")   # the paper's attacks, in every worst case here
 CERTIFIED_EPS = EPS
+# What each study's numbers mean, written after looking at them (REPORT.md prints each after the
+# sentence the numbers make); keep them true when the numbers move.
+NOTES: dict[str, str] = {}
 
 
 def _split(key):
@@ -143,7 +146,7 @@ def markdown(summ, fmt, ci, seeds):
                 if get(f"{b}/clean") is not None:
                     lines.append(f"| {label} | {defense} | {cell(b + '/clean')} | {cell(b + '/ll')} | "
                                  f"**{cell(b + '/worst_case')}** |")
-        lines += ["", *_combined_paragraph(get)]
+        lines += ["", " ".join([*_combined_paragraph(get), *([NOTES["combined"]] if "combined" in NOTES else [])])]
     if has("beyond/multiclass/"):
         lines += ["", "### Network sparsity on ten classes (fc10: 784 → 100 ReLU → 10)", "",
                   "fc10 has ten hidden units per class, as fc2 has ten for its one logit. The sparse network: ℓ1 on "
@@ -167,7 +170,7 @@ def markdown(summ, fmt, ci, seeds):
                     lines.append(f"| {label} | {defense} | {cell(b + '/clean')} | {cell(b + '/ll')} | "
                                  f"**{cell(b + '/worst_case')}** | {fmt(get(b + '/certified'))} | "
                                  f"{'—' if med is None else f'{med:.2g}'} |")
-        lines += ["", *_multiclass_paragraph(get)]
+        lines += ["", " ".join([*_multiclass_paragraph(get), *([NOTES["multiclass"]] if "multiclass" in NOTES else [])])]
     if has("beyond/learned-basis/"):
         lines += ["", "### A basis learned from data (cnn4, ρ = 3%)", "",
                   "The principal directions of the training images (uncentered PCA by SVD) as the front end's "
@@ -178,7 +181,7 @@ def markdown(summ, fmt, ci, seeds):
             if get(f"{b}/clean") is not None:
                 lines.append(f"| {label} | {fmt(get(b + '/clean'))} | {fmt(get(b + '/pgd'))} | "
                              f"**{fmt(get(b + '/worst_case'))}**{ci(summ, b + '/worst_case')} |")
-        lines += ["", *_learned_paragraph(get)]
+        lines += ["", " ".join([*_learned_paragraph(get), *([NOTES["learned-basis"]] if "learned-basis" in NOTES else [])])]
     checks = [(k, c) for k, c in summ.items() if k.startswith("beyond/") and "/sanity/" in k]
     if checks:
         lines += ["", "Sanity checks of the adaptive evaluation on the new defended networks (seed 0):", "",
