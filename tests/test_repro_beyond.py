@@ -77,6 +77,17 @@ def test_the_learned_basis_is_one_more_column_of_the_basis_study():
     assert "beyond/learned-basis/alone/square" in got and "beyond/learned-basis/eps/0.5/worst" in got
 
 
+def test_the_learned_basis_row_stands_beside_every_fixed_basis_and_names_the_best():
+    values = {"beyond/learned-basis": 0.0, "basis/cdf97": 7.25, "basis/haar": 17.3, "basis/db4": 6.15,
+              "basis/dct": 0.0}
+    summ = {f"{b}/{cell}": {"ours": v + (90 if cell == "clean" else 0)}
+            for b, v in values.items() for cell in ("clean", "pgd", "worst_case")}
+    text = "\n".join(beyond.markdown(summ, report._fmt, report._ci, report._seeds))
+    rows = [line.split(" | ")[0] for line in text.splitlines() if line.startswith("| ") and "worst" not in line]
+    assert rows == ["| learned (PCA)", "| CDF 9/7", "| Haar", "| db4", "| DCT"]
+    assert "the best fixed basis, Haar, keeps 17.30%" in text
+
+
 def test_the_sweeps_of_the_open_questions():
     combined = sweep_networks(S, "combined", "mnist")
     assert set(combined) == {(l1, r) for l1 in COMBINED_L1_SWEEP for r in PRUNE_RULES}

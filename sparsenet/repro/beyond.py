@@ -23,7 +23,7 @@ import numpy as np
 
 from ..theory import certified_radius, gammas
 from . import adaptive
-from .settings import COMBINED_L1_SWEEP, DATASET_KEY, EPS, MULTICLASS_L1_SWEEP, STUDY_SUITE
+from .settings import BASIS_LABEL, BASIS_SWEEP, COMBINED_L1_SWEEP, DATASET_KEY, EPS, MULTICLASS_L1_SWEEP, STUDY_SUITE
 
 # The adaptive evaluation's networks here: {cells' base: (suite kind in SUITES, network
 # name for the sanity checks)}; a cnn4 network is checked against its own cells too.
@@ -199,7 +199,8 @@ def markdown(summ, fmt, ci, seeds):
                   "orthonormal basis, in the setting of the basis study above (4 epochs, the same test images, PGD "
                   f"and the worst case over {', '.join(STUDY_SUITE)}); the row appears in that study's table too.", "",
                   "| basis | clean | PGD (final iterate) | worst case [95% CI] |", "|---|---:|---:|---:|"]
-        for label, b in (("learned (PCA)", "beyond/learned-basis"), ("CDF 9/7", "basis/cdf97"), ("DCT", "basis/dct")):
+        fixed = [(BASIS_LABEL[b], f"basis/{b}") for b in BASIS_SWEEP]
+        for label, b in [("learned (PCA)", "beyond/learned-basis"), *fixed]:
             if get(f"{b}/clean") is not None:
                 lines.append(f"| {label} | {fmt(get(b + '/clean'))} | {fmt(get(b + '/pgd'))} | "
                              f"**{fmt(get(b + '/worst_case'))}**{ci(summ, b + '/worst_case')} |")
@@ -255,7 +256,7 @@ def _multiclass_paragraph(get):
 
 def _learned_paragraph(get):
     wc, clean = get("beyond/learned-basis/worst_case"), get("beyond/learned-basis/clean")
-    others = {b: get(f"basis/{b}/worst_case") for b in ("cdf97", "haar", "db4", "dct")}
+    others = {BASIS_LABEL[b]: get(f"basis/{b}/worst_case") for b in BASIS_SWEEP}
     if wc is None:
         return []
     known = {b: v for b, v in others.items() if v is not None}

@@ -55,6 +55,7 @@ CHANCE_MARGIN = 0.05             # SPARSE_RULE_TEXT: clean validation accuracy <
 LEVELS = (1, 2)                  # wavelet levels compared in the "levels" section
 RHO_SWEEP = (0.01, 0.02, 0.03, 0.05, 0.1)
 BASIS_SWEEP = ("cdf97", "haar", "db4", "dct")
+BASIS_LABEL = {"cdf97": "CDF 9/7", "haar": "Haar", "db4": "db4", "dct": "DCT"}   # as the REPORT names them
 # C&W (Figure 7) runs on the first CW_N_TEST test images: with 6 binary-search steps of
 # 1,000 iterations it is by far the costliest attack per image.
 CW_N_TEST = 200
