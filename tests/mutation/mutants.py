@@ -754,7 +754,11 @@ MUTANTS += [
     M("beyond-10", "sparsenet/repro/beyond.py", '        if f"{base}/ll" in out:      # for the sanity check',
       '        if False:      # for the sanity check', BEYOND,
       "the new networks' single-step check never runs"),
+    M("beyond-11", "sparsenet/repro/beyond.py", 'fixed = [(BASIS_LABEL[b], f"basis/{b}") for b in BASIS_SWEEP]',
+      'fixed = [(BASIS_LABEL[b], f"basis/{b}") for b in ("cdf97", "dct")]', BEYOND,
+      "the learned basis's table leaves out two of the fixed bases"),
 ]
+EXPECT["beyond-11"] = ["test_repro_beyond.py::test_the_learned_basis_row_stands_beside_every_fixed_basis_and_names_the_best"]
 for _m in MUTANTS:
     _m["expect"] = [T + node for node in EXPECT.get(_m["id"], ())]
 assert set(EXPECT) <= {m["id"] for m in MUTANTS}, set(EXPECT) - {m["id"] for m in MUTANTS}
