@@ -28,7 +28,10 @@ def atomic_path(path, suffix: str = ""):
     path.parent.mkdir(parents=True, exist_ok=True)
     # The writer's pid is in the name, so that a later run can tell a temporary file left by a
     # killed run (its pid is gone) from one being written right now (see cache.remove_stale_temporaries).
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TMP_PREFIX}{os.getpid()}-{path.name}-", suffix=suffix)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TMP_PREFIX}{os.getpid()}-{path.name}-", suffix=suffix)
+    except OSError as err:              # a folder one cannot write in: name the file asked for, not ours
+        raise OSError(err.errno, err.strerror or str(err), str(path)) from err
     try:                                # from here on, an interrupt (Ctrl-C, SIGTERM) removes tmp
         os.close(fd)
         os.chmod(tmp, 0o666 & ~_umask())   # mkstemp makes 0600; a result file is as readable as any other
@@ -59,7 +62,7 @@ def write_bytes(path, data: bytes) -> None:
 
 
 def write_json(path, obj) -> None:
-    text = json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n"
+    text = json.dumps(obj, indent=2, sort_keys=True, default=json_default) + "\n"
     with atomic_path(path) as tmp:
         tmp.write_text(text)
 
@@ -82,7 +85,8 @@ def save_figure(fig, path, **kwargs) -> None:
         fig.savefig(tmp, **kwargs)
 
 
-def _json_default(obj):
+def json_default(obj):
+    """``json.dumps``'s ``default``: numpy scalars and arrays as Python numbers and lists, paths as text."""
     if isinstance(obj, np.generic):
         return obj.item()
     if isinstance(obj, np.ndarray):

@@ -374,3 +374,8 @@ class Flatten(Reshape):
 
 
 LAYERS = {cls.__name__: cls for cls in (Conv2D, Dense, ReLU, MaxPool2D, Dropout, Reshape, Flatten)}
+
+# The layers of a piecewise-linear network: once ReLU and max-pool have chosen their switches,
+# each is linear (Dropout is the identity at evaluation). The locally linear model w_eq(x)
+# (``linear_model``) and Theorem 2's bounds (``theory``) hold for networks made of these alone.
+PIECEWISE_LINEAR = (Conv2D, Dense, ReLU, MaxPool2D, Dropout, Reshape)     # Flatten is a Reshape

@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .layers import MaxPool2D, ReLU
+from .layers import PIECEWISE_LINEAR, MaxPool2D, ReLU
 from .models import Classifier
 
 
@@ -24,7 +24,8 @@ def equivalent_linear(model, x, batch_size=500):
     """W_eq(x) : (B, L, N) and b_eq(x) : (B, L) with y(x) = W_eq(x) x - b_eq(x).
 
     ``model`` is a network, or a ``Classifier`` without front end (for example
-    ``parallel.DataParallel(net)``, to run the passes on all cores). ``fc2`` and ``fc10``
+    ``parallel.DataParallel(net)``, to run the passes on all cores), made of piecewise-linear
+    layers (``layers.PIECEWISE_LINEAR``); x : (B, 28, 28), B >= 0. ``fc2`` and ``fc10``
     use the closed form of Section 3.2; any other network is handled by
     :func:`propagate_equivalent_linear`.
     """
@@ -35,12 +36,23 @@ def equivalent_linear(model, x, batch_size=500):
 
 
 def _network(model):
+    """The network of ``model``, after checking that it has a locally linear model."""
     if isinstance(model, Classifier):
         if model.frontend is not None:
             raise ValueError("w_eq(x) is the network's own locally linear model: pass the network, or "
                              "clf.without_frontend(), not a classifier with a front end")
-        return model.net
+        model = model.net
+    bad = [type(l).__name__ for l in model.layers if not isinstance(l, PIECEWISE_LINEAR)]
+    if bad:
+        raise ValueError(f"w_eq(x) needs a piecewise-linear network (layers "
+                         f"{', '.join(c.__name__ for c in PIECEWISE_LINEAR)}, Flatten); unsupported layers: {bad}")
     return model
+
+
+def _empty(net):
+    """W_eq and b_eq of no images: (0, L, N) and (0, L)."""
+    L, N = net.n_logits, int(np.prod(net.input_shape))
+    return np.zeros((0, L, N), net.dtype), np.zeros((0, L), net.dtype)
 
 
 def fc2_equivalent_linear(net, x):
@@ -52,8 +64,12 @@ def fc2_equivalent_linear(net, x):
     output weights. Our layers add their biases (paper: w_i^T x - b_i), so the
     paper's b_i is ``-b1[i]``; the output bias c0, absent from the paper, joins b_eq.
     """
+    net = _network(net)
+    x = net.check_input(x)
+    if len(x) == 0:            # the layers keep no switches of no images
+        return _empty(net)
     first, relu, last = net.weighted[0], net.relus[0], net.weighted[1]
-    y = net.forward(x)  # also validates x and sets relu.switch
+    y = net.forward(x)  # sets relu.switch
     W1, b1 = first.params["W"], first.params["b"]           # (N, M), (M,)
     w0, c0 = last.params["W"], last.params["b"]             # (M, L), (L,)
     s = relu.switch.astype(W1.dtype)                         # (B, M)
@@ -75,7 +91,9 @@ def propagate_equivalent_linear(model, x, batch_size=500):
     """
     net = _network(model)
     clf = model if isinstance(model, Classifier) else Classifier(net)
-    x = np.asarray(x)
+    x = net.check_input(x)     # before np.repeat, which would make rows of an image without batch axis
+    if len(x) == 0:
+        return _empty(net)
     L, N = net.n_logits, int(np.prod(net.input_shape))
     W_eq = np.empty((len(x), L, N), dtype=net.dtype)
     y = np.empty((len(x), L), dtype=net.dtype)

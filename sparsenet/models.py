@@ -7,6 +7,10 @@ Networks take images ``x : (B, 28, 28)`` and return logits ``(B, L)``: L = 10 fo
 """
 from __future__ import annotations
 
+import contextlib
+import numbers
+import threading
+
 import numpy as np
 
 from .layers import LAYERS, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Reshape
@@ -26,12 +30,47 @@ def check_range(x):
         raise ValueError(f"images must lie in [0, 1] (pixels / 255), got values in [{lo:.3g}, {hi:.3g}]")
 
 
+def check_labels(y, n, n_logits, name="y", images="x"):
+    """``y`` as an array, after checking it holds one integer label per image (``n`` of them),
+    each a class of a network with ``n_logits`` logits (0 or 1 for a one-logit network)."""
+    y = np.asarray(y)
+    if y.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},) to match {images}, got {y.shape}")
+    n_classes = max(n_logits, 2)
+    if not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"{name}: labels must be integers in [0, {n_classes - 1}], got dtype {y.dtype}")
+    if y.size and (y.min() < 0 or y.max() >= n_classes):
+        raise ValueError(f"{name}: labels must be integers in [0, {n_classes - 1}], got values in "
+                         f"[{y.min()}, {y.max()}]")
+    return y
+
+
+def check_batch_size(batch_size):
+    """``batch_size`` as an int, after checking it is an integer >= 1 (numpy integers too)."""
+    if (isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, numbers.Integral)
+            or batch_size < 1):
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    return int(batch_size)
+
+
+def _float_dtype(dtype):
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        raise ValueError(f"dtype must be a floating-point type (float32 or float64), got {dtype}")
+    return dtype
+
+
 class Sequential:
     """Layers applied in order; ``backward`` runs them in reverse.
 
     ``forward(x, train=False)`` : x (B, *input_shape) -> logits (B, L).
     ``backward(grad)`` : grad (B, L) = dJ/dlogits for any scalar J -> dJ/dx (B, *input_shape),
     filling every layer's ``grads`` on the way.
+
+    One network serves one thread at a time: its layers keep per-call state (what backward
+    needs, the switches, scratch buffers), so a pass started while another thread's pass is
+    running raises ``RuntimeError`` instead of mixing the two. Give each thread its own copy
+    (``copy.deepcopy(net)``), or use ``parallel.DataParallel``, which runs replicas.
     """
 
     def __init__(self, layers, input_shape=IMAGE_SHAPE, arch="custom", config=None,
@@ -39,21 +78,48 @@ class Sequential:
         self.layers = list(layers)
         self.input_shape = tuple(input_shape)
         self.arch, self.config = arch, dict(config or {})
-        self.dtype = np.dtype(dtype)
+        self.dtype = _float_dtype(dtype)
         self._passes = None     # (examples, logits shape) of the last forward, what backward checks
+        self._busy = threading.RLock()
+
+    # The lock is neither copied nor pickled: a copy is another network, free for its own thread.
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        del state["_busy"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._busy = threading.RLock()
+
+    @contextlib.contextmanager
+    def exclusive(self):
+        """Hold the network for one pass, or several by the same thread (the lock is
+        reentrant); raises ``RuntimeError`` at once when another thread holds it."""
+        if not self._busy.acquire(blocking=False):
+            raise RuntimeError(
+                f"{self.arch} is running a pass in another thread: a network, and a Classifier holding it, "
+                "keeps per-call state (switches, caches, scratch buffers) and cannot be shared between "
+                "threads; give each thread its own copy (copy.deepcopy(net)), or use "
+                "parallel.DataParallel(net), which runs replicas")
+        try:
+            yield
+        finally:
+            self._busy.release()
 
     # -- the two passes -------------------------------------------------------
     def forward(self, x, train=False):
         """Logits (B, L) of images x (B, *input_shape); every layer keeps what its backward
         needs, and ReLU and max-pool their switches, of this x."""
         x = self.check_input(x)
-        if len(x) == 0:                  # no images: no logits, and nothing for the layers to keep
-            out = np.zeros((0, self.n_logits), self.dtype)
-        else:
-            for layer in self.layers:
-                x = layer.forward(x, train)
-            out = x
-        self._passes = (len(out), out.shape)
+        with self.exclusive():
+            if len(x) == 0:                  # no images: no logits, and nothing for the layers to keep
+                out = np.zeros((0, self.n_logits), self.dtype)
+            else:
+                for layer in self.layers:
+                    x = layer.forward(x, train)
+                out = x
+            self._passes = (len(out), out.shape)
         return out
 
     __call__ = forward
@@ -63,6 +129,10 @@ class Sequential:
         layer's ``grads`` (unless ``param_grads=False``). ``input_grad=False`` (training)
         stops at the first weighted layer, after its parameter gradients, and returns None:
         nobody needs dJ/dx there."""
+        with self.exclusive():
+            return self._backward(grad, param_grads, input_grad)
+
+    def _backward(self, grad, param_grads, input_grad):
         passes = self._passes
         if passes is None:
             raise RuntimeError(f"{self.arch}.backward needs a forward pass first")
@@ -131,7 +201,8 @@ class Sequential:
         """Copy ``state`` (as ``state_dict`` gives it) into the parameters, in place.
         Raises ``ValueError`` naming the parameter when a key, a shape or a value is wrong:
         missing or extra keys, another shape, values that are not real floating-point
-        numbers, or NaN / infinity."""
+        numbers, NaN / infinity, or values beyond the network's dtype (1e39 for float32),
+        which would become infinity."""
         own = self.state_dict()
         if set(own) != set(state):
             raise ValueError(f"parameters {sorted(state)} do not match {self.arch}'s {sorted(own)}")
@@ -143,12 +214,16 @@ class Sequential:
                 raise ValueError(f"parameter {k}: holds {value.dtype} values, not real floating-point numbers")
             if not np.isfinite(value).all():
                 raise ValueError(f"parameter {k}: holds NaN or infinite values")
+            largest = np.abs(value).max(initial=0)
+            if largest > np.finfo(v.dtype).max:
+                raise ValueError(f"parameter {k}: holds values beyond {v.dtype}'s range (largest magnitude "
+                                 f"{largest:.3g}), which would become infinite")
         for k, v in own.items():
             v[...] = state[k]
 
     def astype(self, dtype):
-        """Convert parameters (and inputs from now on) to ``dtype``, in place."""
-        self.dtype = np.dtype(dtype)
+        """Convert parameters (and inputs from now on) to ``dtype``, a floating-point type, in place."""
+        self.dtype = _float_dtype(dtype)
         for l in self.layers:
             for k in l.params:
                 l.params[k] = l.params[k].astype(dtype)
@@ -202,6 +277,8 @@ def fc10(seed=0, hidden=100, dtype=np.float32):
 
 
 def _two_layer(arch, seed, hidden, n_out, dtype):
+    if isinstance(hidden, (bool, np.bool_)) or not isinstance(hidden, numbers.Integral) or hidden < 1:
+        raise ValueError(f"hidden must be an integer >= 1, got {hidden!r}")
     seeds = np.random.SeedSequence(seed).spawn(2)
     layers = [Flatten(),
               Dense(28 * 28, hidden, rng=seeds[0], dtype=dtype), ReLU(),
@@ -234,7 +311,8 @@ class Classifier:
     the front end's choice, so attacks never need to know.
 
     It runs plainly, on the network itself: after ``forward(x)`` the network's switches
-    are those of x. ``parallel.DataParallel(clf)`` is the same model on all cores.
+    are those of x. ``parallel.DataParallel(clf)`` is the same model on all cores. Like its
+    network, it serves one thread at a time (see ``Sequential``).
 
     Images must lie in [0, 1]. The library checks the range where images come in: here in
     ``forward`` (and ``DataParallel.forward``) when there is no front end, in the front end
@@ -244,8 +322,17 @@ class Classifier:
     """
 
     def __init__(self, net, frontend=None):
+        if isinstance(net, Classifier):
+            raise TypeError(f"Classifier takes a network (a Sequential), got a {type(net).__name__}: to run a "
+                            "classifier on all cores write DataParallel(Classifier(net, frontend)) or "
+                            "DataParallel(net, frontend)")
         self.net, self.frontend = net, frontend
         self._x = None
+
+    def _exclusive(self):
+        """The network held for this thread's pass (a network without the lock: nothing held)."""
+        exclusive = getattr(self.net, "exclusive", None)
+        return exclusive() if exclusive is not None else contextlib.nullcontext()
 
     @property
     def n_logits(self):
@@ -263,8 +350,9 @@ class Classifier:
             check_range(x)
             return self.net.forward(x)       # copies x: backward sees x as it was here
         x = np.array(x, copy=True)       # the front end's VJP needs x as it was at this pass
-        logits = self.net.forward(self.frontend(x))
-        self._x = x
+        with self._exclusive():
+            logits = self.net.forward(self.frontend(x))
+            self._x = x
         return logits
 
     __call__ = forward
@@ -274,16 +362,20 @@ class Classifier:
         (no parameter gradients)."""
         if self.frontend is not None and self._x is None:
             raise RuntimeError("Classifier.backward needs a forward pass first")
-        g = self.net.backward(seed, param_grads=False)
-        return g if self.frontend is None else self.frontend.vjp(self._x, g)
+        with self._exclusive():
+            g = self.net.backward(seed, param_grads=False)
+            return g if self.frontend is None else self.frontend.vjp(self._x, g)
 
     def logits(self, x, batch_size=1000):
+        """Logits (n, L) of images x (n, 28, 28), ``batch_size`` images per forward pass."""
+        batch_size = check_batch_size(batch_size)
         return np.concatenate([self.forward(x[i:i + batch_size])
                                for i in range(0, len(x), batch_size)] or [np.zeros((0, self.n_logits))])
 
     def vjp(self, x, seed):
-        self.forward(x)
-        return self.backward(seed)
+        with self._exclusive():      # forward and backward together: no other pass between them
+            self.forward(x)
+            return self.backward(seed)
 
     def predict(self, x, batch_size=1000):
         return predictions(self.logits(x, batch_size))
@@ -295,19 +387,24 @@ PRUNE_RULES = ("global", "neuron")
 
 def prune(layer, rho, rule="global"):
     """Zero all but the ``rho`` share of a Dense ``layer``'s weights largest in magnitude;
-    returns the 0/1 mask. ``rule`` "global" ranks the whole layer; "neuron" keeps
-    K = floor(rho n_in) weights in each neuron (each column of W: the paper's w_i), so
-    every ||w_i||_1, and Theorem 2's gamma = max_i ||w_i||_1, is a sum of K terms."""
+    returns the 0/1 mask. ``rule`` "global" keeps the floor(rho n) largest of the layer's
+    n weights (at least one); "neuron" keeps K = floor(rho n_in) weights in each neuron
+    (each column of W: the paper's w_i), so every ||w_i||_1, and Theorem 2's
+    gamma = max_i ||w_i||_1, is a sum of K terms.
+
+    Never more than that many are kept: of weights equal in magnitude (the zeros of an
+    earlier prune, say), the one with the lower index in W (row-major) is kept first."""
     if not (isinstance(rho, (int, float, np.integer, np.floating)) and 0 < rho <= 1):
         raise ValueError(f"rho must be in (0, 1], got {rho!r}")
     W = layer.params["W"]
+    # A stable sort of -|W| lists equal magnitudes in index order: the tie rule above.
     if rule == "global":
         keep = max(1, int(np.floor(rho * W.size)))
-        threshold = np.partition(np.abs(W).ravel(), W.size - keep)[W.size - keep]
-        mask = (np.abs(W) >= threshold).astype(W.dtype)
+        mask = np.zeros_like(W)
+        mask.reshape(-1)[np.argsort(-np.abs(W).ravel(), kind="stable")[:keep]] = 1
     elif rule == "neuron":
         keep = max(1, int(np.floor(rho * W.shape[0] + 1e-9)))     # 3% of 784 inputs: 23 per neuron
-        top = np.argpartition(np.abs(W), W.shape[0] - keep, axis=0)[W.shape[0] - keep:]
+        top = np.argsort(-np.abs(W), axis=0, kind="stable")[:keep]
         mask = np.zeros_like(W)
         np.put_along_axis(mask, top, 1, axis=0)
     else:
@@ -316,5 +413,5 @@ def prune(layer, rho, rule="global"):
     return mask
 
 
-__all__ = ["Sequential", "Classifier", "check_range", "cnn4", "fc2", "fc10", "build", "predictions", "prune", "PRUNE_RULES",
+__all__ = ["Sequential", "Classifier", "check_range", "check_labels", "check_batch_size", "cnn4", "fc2", "fc10", "build", "predictions", "prune", "PRUNE_RULES",
            "ARCHITECTURES", "LAYERS"]

@@ -239,6 +239,9 @@ class DataParallel(Classifier):
     a network too small to gain with no front end before it, runs serially on ``net`` and
     ``frontend`` themselves. A parallel pass leaves ``net``'s own layers alone: to read
     switches, use ``net.forward`` or a plain ``Classifier``.
+
+    The threads are the wrapper's own: a pass holds ``net`` (``Sequential.exclusive``), so
+    one wrapper, like one network, serves one calling thread at a time.
     """
 
     def __init__(self, model, frontend=None):
@@ -290,7 +293,13 @@ class DataParallel(Classifier):
         return self._replicas(len(slices)), slices
 
     # -- the two passes ------------------------------------------------------------
+    # Each pass holds the network (``Sequential.exclusive``): the wrapper's own per-call
+    # state (the last input, its slices, the replicas) serves one thread at a time too.
     def forward(self, x, train=False):
+        with self.net.exclusive():
+            return self._forward(x, train)
+
+    def _forward(self, x, train):
         x = np.asarray(x)
         if x.ndim == 0:                  # not a batch: the network's own check says what it expects
             self.net.check_input(x)
@@ -333,6 +342,10 @@ class DataParallel(Classifier):
     def backward(self, grad, input_grad=True):
         """After ``forward(x)``: dJ/dx for dJ/dlogits = ``grad``. After ``forward(x, train=True)``:
         dJ/dθ into the network's ``grads``, and dJ/dx unless ``input_grad=False``."""
+        with self.net.exclusive():
+            return self._backward(grad, input_grad)
+
+    def _backward(self, grad, input_grad):
         if self._logits_shape is None:
             raise RuntimeError("backward needs a forward pass first")
         grad = np.asarray(grad, dtype=self.net.dtype)

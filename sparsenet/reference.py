@@ -1,8 +1,10 @@
-"""The textbook versions of the convolution and max-pool layers, written as plain loops.
+"""The textbook versions of the convolution and max-pool layers, written as plain loops,
+and of the front end's support M_x, written as a sort.
 
-Read these first: they say what ``layers.Conv2D`` and ``layers.MaxPool2D`` compute, one
-output at a time, with no buffers, blocks or strided tricks. The fast layers are tested
-against them (``tests/test_layers.py``); they are far too slow for training.
+Read these first: they say what ``layers.Conv2D``, ``layers.MaxPool2D`` and
+``frontend.Sparsifier``'s support compute, with no buffers, blocks, partitions or strided
+tricks. The fast versions are tested against them (``tests/test_layers.py``,
+``tests/test_frontend.py``); the loops are far too slow for training.
 
 Images are channels-last, ``x : (B, H, W, C)``, as in ``layers``. Each function takes
 the arrays it needs and returns plain arrays (the cs231n ``forward -> (out, cache)``,
@@ -95,3 +97,16 @@ def maxpool_backward(grad, switch, shape):
                     r, s = divmod(int(switch[n, h, w, c]), 2)
                     dx[n, 2 * h + r, 2 * w + s, c] = grad[n, h, w, c]
     return dx
+
+
+def top_k_support(c, K):
+    """M_x of the front end H_K: the K coefficients of each row of c (B, N) largest in
+    magnitude, as a boolean (B, N) mask. Ties: sort each row by decreasing |c| with a stable
+    sort (equal magnitudes keep their index order) and keep the first K, so of equal
+    magnitudes the lower index is kept first."""
+    c = np.asarray(c)
+    mask = np.zeros(c.shape, dtype=bool)
+    for b in range(len(c)):
+        order = np.argsort(-np.abs(c[b]), kind="stable")
+        mask[b, order[:K]] = True
+    return mask

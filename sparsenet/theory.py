@@ -4,9 +4,35 @@ and a certified radius derived from them.
 """
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
-from .layers import Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Reshape
+from .layers import PIECEWISE_LINEAR
+from .models import Classifier, check_labels
+
+
+def _network(model):
+    """The network of ``model``: a network, or a Classifier without front end."""
+    if isinstance(model, Classifier):
+        if model.frontend is not None:
+            raise ValueError("Theorem 2 bounds the network alone: pass the network, or clf.without_frontend(), "
+                             "not a classifier with a front end")
+        return model.net
+    return model
+
+
+def _finite(name, value, low=0.0):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not np.isfinite(value) \
+            or value < low:
+        raise ValueError(f"{name} must be a finite number >= {low:g}, got {value!r}")
+    return float(value)
+
+
+def _count(name, value):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    return int(value)
 
 
 def gammas(net):
@@ -14,7 +40,9 @@ def gammas(net):
 
     w_ij is the weight vector feeding neuron i of layer j: a column of a Dense ``W``
     (n_in, n_out), or one output channel's kernel over (k, k, C_in) for a Conv2D.
+    ``net`` is a network or a Classifier without front end (as for every function here).
     """
+    net = _network(net)
     out = []
     for layer in net.weighted:
         W = np.abs(layer.params["W"]).astype(np.float64)
@@ -30,16 +58,15 @@ def layer_bounds(net, eps):
     l-infinity and adds no factor); for the last (logit) layer, of its linear output.
     Returns one bound per weighted layer.
     """
-    if eps < 0:
-        raise ValueError(f"eps must be >= 0, got {eps}")
-    _check_supported(net)
+    eps = _finite("eps", eps)
+    net = _check_supported(net)
     return eps * np.cumprod(gammas(net))
 
 
 def measured_layer_perturbations(net, x, x_perturbed):
     """||e_j||_inf per example (B, n_weighted): the measured counterpart of ``layer_bounds``,
     taken at the same points (after each weighted layer's ReLU and pool; logits last)."""
-    _check_supported(net)
+    net = _check_supported(net)
     a, b = _layer_outputs(net, x), _layer_outputs(net, x_perturbed)
     return np.stack([np.abs(u - v).reshape(len(u), -1).max(axis=1) for u, v in zip(a, b)], axis=1)
 
@@ -58,10 +85,12 @@ def _layer_outputs(net, x):
 
 
 def _check_supported(net):
-    allowed = (Conv2D, Dense, ReLU, MaxPool2D, Dropout, Flatten, Reshape)
-    bad = [type(l).__name__ for l in net.layers if not isinstance(l, allowed)]
+    """The network of ``net``, after checking it is made of layers Theorem 2 covers."""
+    net = _network(net)
+    bad = [type(l).__name__ for l in net.layers if not isinstance(l, PIECEWISE_LINEAR)]
     if bad:
         raise ValueError(f"Theorem 2 needs 1-Lipschitz non-linearities; unsupported layers: {bad}")
+    return net
 
 
 def certified_radius(net, x, y):
@@ -72,9 +101,12 @@ def certified_radius(net, x, y):
     moves by at most eps * Gamma, so the margin y_t - max_{i != t} y_i must exceed
     2 eps Gamma: radius = margin / (2 Gamma). One logit (binary): the logit must keep its
     sign: radius = |y| / Gamma. Misclassified examples get radius 0.
+
+    x : (B, 28, 28) images, y : (B,) integer labels; returns (B,) radii.
     """
+    net = _check_supported(net)
     logits = net.forward(x).astype(np.float64)
-    y = np.asarray(y)
+    y = check_labels(y, len(logits), net.n_logits)
     Gamma = float(np.prod(gammas(net)))
     if logits.shape[1] == 1:
         signed = np.where(y == 1, logits[:, 0], -logits[:, 0])
@@ -93,10 +125,11 @@ def high_snr_fraction(N, M=200, delta=0.01, C=0.02, trials=5, rng=None):
     Assumptions as stated: w_i i.i.d. zero-mean unit-variance (Gaussian here), ||x||_2 = 1
     with bounded entries (x uniform on the sphere), and biases with
     delta <= |b_i| / ||w_i||_1 - C (we set |b_i| = (delta + C) ||w_i||_1, random signs).
-    e is the worst case for each neuron, |w_i^T e| = delta ||w_i||_1. Returns the mean share.
+    e is the worst case for each neuron, |w_i^T e| = delta ||w_i||_1. Returns the mean share
+    over ``trials`` draws of M neurons.
     """
-    if delta < 0 or N < 1 or M < 1:
-        raise ValueError("need delta >= 0, N >= 1, M >= 1")
+    N, M, trials = _count("N", N), _count("M", M), _count("trials", trials)
+    delta, C = _finite("delta", delta), _finite("C", C)
     rng = np.random.default_rng(rng)
     shares = []
     for _ in range(trials):

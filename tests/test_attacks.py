@@ -183,14 +183,14 @@ def test_carlini_wagner_search_over_c_multiplies_by_10_then_bisects():
     clf.backward = lambda seed: seeds.append(np.array(seed)) or backward(seed)
     x = np.full((1, 28, 28), 0.5)
     y = (clf.forward(x)[:, 0] > 0).astype(int)              # correct: one Adam step cannot change that here
-    _, info = attacks.carlini_wagner_l2(clf, x, y, initial_const=0.5, binary_steps=3, max_iterations=1,
+    info = attacks.carlini_wagner_l2_details(clf, x, y, initial_const=0.5, binary_steps=3, max_iterations=1,
                                         abort_early=False)
-    assert not info["success"][0]
+    assert not info.success[0]
     np.testing.assert_allclose([abs(s[0, 0]) for s in seeds], [0.5, 5.0, 50.0])
     # Misclassified from the start: every step succeeds, c = 0.5, then (0 + 0.5)/2, then 0.125.
-    _, info = attacks.carlini_wagner_l2(clf, x, 1 - y, initial_const=0.5, binary_steps=3, max_iterations=1,
+    info = attacks.carlini_wagner_l2_details(clf, x, 1 - y, initial_const=0.5, binary_steps=3, max_iterations=1,
                                         abort_early=False)
-    assert info["success"][0] and info["const"][0] == pytest.approx(0.125)
+    assert info.success[0] and info.const[0] == pytest.approx(0.125)
 
 
 def test_carlini_wagner_returns_the_smallest_successful_point_it_evaluated():
@@ -209,7 +209,7 @@ def test_carlini_wagner_returns_the_smallest_successful_point_it_evaluated():
     rng = np.random.default_rng(5)
     x = rng.random((4, 28, 28)) * 0.6 + 0.2
     y = (forward(x)[:, 0] > 0).astype(int)
-    adv, info = attacks.carlini_wagner_l2(clf, x, y, initial_const=0.1, binary_steps=4, max_iterations=60,
+    info = attacks.carlini_wagner_l2_details(clf, x, y, initial_const=0.1, binary_steps=4, max_iterations=60,
                                           lr=0.05, abort_early=False)
     best = np.full(len(x), np.inf)
     n_success = np.zeros(len(x), int)
@@ -220,8 +220,8 @@ def test_carlini_wagner_returns_the_smallest_successful_point_it_evaluated():
         for i in np.flatnonzero(pred != y[owner]):
             best[owner[i]] = min(best[owner[i]], d2[i])
             n_success[owner[i]] += 1
-    assert info["success"].all() and (n_success > 1).all()
-    np.testing.assert_allclose(info["l2"], np.sqrt(best), rtol=1e-9)
+    assert info.success.all() and (n_success > 1).all()
+    np.testing.assert_allclose(info.l2, np.sqrt(best), rtol=1e-9)
 
 
 # -- behaviour every attack shares --------------------------------------------------------
@@ -405,7 +405,7 @@ def test_stop_on_success_is_never_weaker(cnn, mnist_small):
 
 @pytest.mark.parametrize("name", ["iterative_fgsm", "pgd", "mi_fgsm"])
 def test_one_run_gives_the_final_and_the_first_misclassified_iterates(cnn, mnist_small, name):
-    """with_first_success = (the plain final iterates, what stop_on_success returns). float64,
+    """iterates = (the plain final iterates, what stop_on_success returns). float64,
     compared to 1e-12: freezing examples changes the batch BLAS sees."""
     _, _, x, y = mnist_small
     net64 = cnn4(dtype=np.float64)
@@ -413,7 +413,8 @@ def test_one_run_gives_the_final_and_the_first_misclassified_iterates(cnn, mnist
     clf, x = Classifier(net64), x[:50].astype(np.float64)
     attack = getattr(attacks, name)
     kw = dict(rng=0) if name == "pgd" else {}
-    final, first = attack(clf, x, y[:50], EPS, EPS / 20, 8, with_first_success=True, **kw)
+    run = attacks.iterates(attack, clf, x, y[:50], EPS, EPS / 20, 8, **kw)
+    final, first = run.final, run.first
     np.testing.assert_allclose(final, attack(clf, x, y[:50], EPS, EPS / 20, 8, **kw), atol=1e-12)
     np.testing.assert_allclose(first, attack(clf, x, y[:50], EPS, EPS / 20, 8, stop_on_success=True, **kw),
                                atol=1e-12)
@@ -432,12 +433,14 @@ def test_carlini_wagner_finds_small_adversarials(cnn, mnist_small):
     # 300 iterations, not thousands: lr 0.05 lets Adam move the saturated (0 or 1) pixels, whose
     # w = arctanh(±(1 - 1e-6)) sits 7 units out, within budget (at lr 0.01 one example of 19 fails).
     kw = dict(initial_const=1.0, binary_steps=4, max_iterations=300, lr=0.05)
-    adv, info = attacks.carlini_wagner_l2(clf, x, y, **kw)
-    assert info["success"][ok].mean() >= 0.95
-    assert (clf.predict(adv)[info["success"]] != y[info["success"]]).all()
+    info = attacks.carlini_wagner_l2_details(clf, x, y, **kw)
+    adv = info.x_adv
+    np.testing.assert_array_equal(adv, attacks.carlini_wagner_l2(clf, x, y, **kw))   # the same search
+    assert info.success[ok].mean() >= 0.95
+    assert (clf.predict(adv)[info.success] != y[info.success]).all()
     fgsm_l2 = np.linalg.norm((attacks.fgsm(clf, x, y, EPS) - x).reshape(20, -1), axis=1)
-    assert info["l2"][info["success"]].mean() < fgsm_l2.mean()
-    np.testing.assert_allclose(info["l2"], np.linalg.norm((adv - x).reshape(20, -1).astype(float), axis=1), rtol=1e-5)
+    assert info.l2[info.success].mean() < fgsm_l2.mean()
+    np.testing.assert_allclose(info.l2, np.linalg.norm((adv - x).reshape(20, -1).astype(float), axis=1), rtol=1e-5)
 
 
 def test_carlini_wagner_does_not_depend_on_batch_size(cnn, mnist_small):
@@ -448,17 +451,17 @@ def test_carlini_wagner_does_not_depend_on_batch_size(cnn, mnist_small):
     net64.load_state_dict(cnn.state_dict())
     clf, x, y = Classifier(net64), x[:8].astype(np.float64), y[:8]
     kw = dict(initial_const=1.0, binary_steps=3, max_iterations=40)
-    _, a = attacks.carlini_wagner_l2(clf, x, y, batch_size=8, **kw)
-    _, b = attacks.carlini_wagner_l2(clf, x, y, batch_size=3, **kw)
-    for key in a:
-        np.testing.assert_allclose(a[key], b[key], rtol=1e-12, atol=1e-15, err_msg=key)
+    a = attacks.carlini_wagner_l2_details(clf, x, y, batch_size=8, **kw)
+    b = attacks.carlini_wagner_l2_details(clf, x, y, batch_size=3, **kw)
+    for key in ("x_adv", "success", "l2", "linf", "const"):
+        np.testing.assert_allclose(getattr(a, key), getattr(b, key), rtol=1e-12, atol=1e-15, err_msg=key)
 
 
 def test_carlini_wagner_on_a_binary_network(binary):
     net, x, y = binary
-    adv, info = attacks.carlini_wagner_l2(Classifier(net), x[:10], y[:10], initial_const=1.0, binary_steps=4,
+    info = attacks.carlini_wagner_l2_details(Classifier(net), x[:10], y[:10], initial_const=1.0, binary_steps=4,
                                           max_iterations=300)
-    assert info["success"].mean() >= 0.9
+    assert info.success.mean() >= 0.9
 
 
 def test_attacks_get_the_front_ends_exact_gradient_by_default(cnn, mnist_small):
@@ -497,6 +500,24 @@ def test_evaluate_counts_robust_accuracy_over_all_and_success_over_the_correct_o
     assert r["success_rate"] == pytest.approx(1 / 3)    # example 0, over the 3 correct ones
     assert r["mean_linf"] == pytest.approx((0.25 + 0.1) / 4)
     assert r["mean_l2"] == pytest.approx((0.25 + 0.1) / 4)
+
+
+def test_robust_means_correct_clean_and_under_attack_adversarial_accuracy_is_the_papers_metric():
+    """An attack that moves a misclassified image into its class does not make it robust
+    (AutoAttack's definition); the plain accuracy on the adversarial images, the paper's
+    tables' metric, counts it."""
+    x = np.full((4, 28, 28), 0.4)
+    x[:2, 0, 0] = 0.7                                   # predictions: 1, 1, 0, 0
+    y = np.array([1, 1, 0, 1])                          # example 3 is misclassified when clean
+    x_adv = x.copy()
+    x_adv[0, 0, 0] = 0.45                               # example 0: fooled
+    x_adv[3, 0, 0] = 0.6                                # example 3: moved into its class
+    r = attacks.evaluate(ThresholdClassifier(), x, y, x_adv, eps=0.3)
+    assert r["robust_accuracy"] == 0.5                  # examples 1 and 2
+    assert r["adversarial_accuracy"] == 0.75            # examples 1, 2 and 3
+    np.testing.assert_array_equal(attacks.robust(r), [False, True, True, False])
+    np.testing.assert_array_equal(r["clean"], [True, True, True, False])
+    np.testing.assert_array_equal(r["correct"], [False, True, True, True])
 
 
 def test_evaluate_rejects_out_of_budget_or_range(cnn, mnist_small):
@@ -538,7 +559,7 @@ def test_carlini_wagner_breaks_label_0_examples_of_a_one_logit_network():
     x = pool[logits < 0][:4]
     assert len(x) == 4 and len({im.tobytes() for im in x}) == 4          # four distinct label-0 images
     y = np.zeros(4, np.int64)
-    x_adv, info = attacks.carlini_wagner_l2(clf, x, y, initial_const=1.0, binary_steps=3, max_iterations=200)
-    assert info["success"].all()
-    assert (clf.predict(x_adv) == 1).all()
-    assert (info["l2"] < 5).all()
+    info = attacks.carlini_wagner_l2_details(clf, x, y, initial_const=1.0, binary_steps=3, max_iterations=200)
+    assert info.success.all()
+    assert (clf.predict(info.x_adv) == 1).all()
+    assert (info.l2 < 5).all()

@@ -5,8 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from sparsenet.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
-from sparsenet.models import cnn4, fc2
+from sparsenet.checkpoints import FORMAT, CheckpointError, load_checkpoint, save_checkpoint
+from sparsenet.layers import Dense, Flatten
+from sparsenet.models import Sequential, build, cnn4, fc2
 
 
 def test_checkpoint_round_trip(tmp_path):
@@ -109,3 +110,55 @@ def test_checkpoint_keeps_a_float64_network_float64(tmp_path):
     loaded, meta = load_checkpoint(tmp_path / "n.npz")
     assert loaded.dtype == np.float64 and meta == {}
     np.testing.assert_array_equal(loaded.parameters()[0], net.parameters()[0])
+
+
+# -- the format version ------------------------------------------------------------------------
+def save_format_1(path, net, metadata=None):
+    """A checkpoint exactly as the first format wrote it: a header without a format key."""
+    header = {"arch": net.arch, "config": net.config, "dtype": net.dtype.name}
+    np.savez(path, __arch__=np.array(json.dumps(header)), __meta__=np.array(json.dumps(metadata or {})),
+             **{f"param/{k}": v for k, v in net.state_dict().items()})
+
+
+def test_a_checkpoint_says_its_format(tmp_path):
+    save_checkpoint(tmp_path / "n.npz", fc2())
+    with np.load(tmp_path / "n.npz") as f:
+        header = json.loads(str(f["__arch__"]))
+    assert header == {"format": FORMAT, "arch": "fc2", "config": {"seed": 0, "hidden": 10}, "dtype": "float32"}
+    assert FORMAT == 2
+
+
+@pytest.mark.parametrize("arch", ["fc2", "cnn4"])
+def test_a_format_1_checkpoint_still_loads(tmp_path, arch):
+    net = build(arch, seed=3)
+    save_format_1(tmp_path / "old.npz", net, {"dataset": "mnist"})
+    loaded, meta = load_checkpoint(tmp_path / "old.npz", arch=arch)
+    assert meta == {"dataset": "mnist"}
+    x = np.random.default_rng(0).random((3, 28, 28), dtype=np.float32)
+    np.testing.assert_array_equal(loaded.forward(x), net.forward(x))
+
+
+# -- what is refused when saving, and what saves -------------------------------------------------
+def test_numpy_numbers_in_the_config_or_the_metadata_save(tmp_path):
+    net = fc2(seed=np.int64(3), hidden=np.int32(12))
+    path = tmp_path / "n.npz"
+    save_checkpoint(path, net, {"rho": np.float32(0.5), "n": np.int64(5), "ok": np.bool_(True),
+                                "sizes": np.arange(3), "where": tmp_path})
+    loaded, meta = load_checkpoint(path)
+    assert loaded.config == {"seed": 3, "hidden": 12}
+    assert meta == {"rho": 0.5, "n": 5, "ok": True, "sizes": [0, 1, 2], "where": str(tmp_path)}
+    for p, q in zip(loaded.parameters(), fc2(seed=3, hidden=12).parameters()):
+        np.testing.assert_array_equal(p, q)
+
+
+@pytest.mark.parametrize("net,metadata", [
+    pytest.param(fc2(), [1, 2], id="metadata a list"),
+    pytest.param(fc2(), {"f": print}, id="metadata not JSON"),
+    pytest.param(Sequential([Flatten(), Dense(784, 2)]), None, id="a custom network"),
+    pytest.param(Sequential(fc2().layers, arch="fc2", config={"hidden": 20}), None, id="layers not the config's"),
+    pytest.param(Sequential(fc2().layers[:2], arch="fc2", config={"hidden": 10}), None, id="a layer missing"),
+])
+def test_what_could_not_be_loaded_back_is_refused_before_anything_is_written(tmp_path, net, metadata):
+    with pytest.raises(ValueError):
+        save_checkpoint(tmp_path / "n.npz", net, metadata)
+    assert list(tmp_path.iterdir()) == []

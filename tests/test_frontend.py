@@ -8,7 +8,8 @@ import pywt
 import scipy.fft
 
 from helpers import numerical_grad, rel_error, sample
-from sparsenet.frontend import BASES, Sparsifier, _maps, operators
+from sparsenet import data, reference as textbook
+from sparsenet.frontend import BASES, Sparsifier, _maps, operators, pca_basis
 
 
 CASES = [("cdf97", 1), ("cdf97", 2), ("haar", 1), ("haar", 2), ("db4", 1), ("db4", 2), ("dct", 1)]
@@ -249,6 +250,87 @@ def test_k_is_floor_of_rho_n_and_the_support_has_k_coefficients(rho, K):
     sp = Sparsifier(rho=rho)
     assert sp.K == K
     assert (sp.support(smooth_images(2, np.random.default_rng(0))).sum(axis=1) == K).all()
+
+
+# -- the tie rule of H_K ---------------------------------------------------------------------------
+def constructed_ties(rng):
+    """Rows of coefficients (N = 784, K = 23) with ties at, above and below the K-th place."""
+    N, rows = 784, []
+    rows.append(np.zeros(N))                                          # all equal (zero)
+    rows.append(0.5 * rng.choice([-1.0, 1.0], N))                     # all equal, both signs
+    c = 0.01 * rng.random(N)
+    c[rng.choice(N, 21, replace=False)] = 5 + rng.random(21)          # 21 clearly kept...
+    free = np.flatnonzero(c < 1)
+    c[rng.choice(free, 6, replace=False)] = 0.3 * np.array([1, -1, 1, -1, -1, 1])   # ...then 2 of 6 ties
+    rows.append(c)
+    c = 0.01 * rng.random(N)
+    c[rng.choice(N, 30, replace=False)] = -2.0                        # 30 tied at the top: the first 23
+    rows.append(c)
+    c = np.round(rng.standard_normal(N), 1)                           # many ties everywhere
+    rows.append(c)
+    rows.append(rng.standard_normal(N))                               # no ties
+    c = np.zeros(N)
+    c[[700, 3, 400]] = [1.0, -1.0, 1.0]                               # fewer nonzeros than K: zeros tie
+    rows.append(c)
+    return np.array(rows)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_support_is_the_k_largest_magnitudes_lower_index_first_on_ties(dtype):
+    """The fast support (a partition and a count) is the textbook one (a stable sort)."""
+    sp = Sparsifier("haar", rho=0.03)
+    c = constructed_ties(np.random.default_rng(0)).astype(dtype)
+    fast = sp._support(c)
+    np.testing.assert_array_equal(fast, textbook.top_k_support(c, sp.K))
+    assert (fast.sum(axis=1) == sp.K).all()
+    np.testing.assert_array_equal(np.flatnonzero(fast[0]), np.arange(23))           # all zero: the first K
+    np.testing.assert_array_equal(np.flatnonzero(fast[1]), np.arange(23))           # all tied, either sign
+    ties = np.flatnonzero(np.abs(c[2]) == dtype(0.3))
+    assert set(ties[:2]) <= set(np.flatnonzero(fast[2])) and not set(ties[2:]) & set(np.flatnonzero(fast[2]))
+    np.testing.assert_array_equal(np.flatnonzero(fast[3]), np.flatnonzero(c[3] == -2)[:23])
+    zeros_kept = [0, 1, 2] + list(range(4, 21))                                     # the first 20 zeros
+    np.testing.assert_array_equal(np.flatnonzero(fast[6]), sorted(zeros_kept + [3, 400, 700]))
+
+
+def test_the_textbook_support_is_a_stable_top_k():
+    c = np.array([[0.0, -3.0, 1.0, 3.0, -1.0, 2.0, 1.0]])
+    np.testing.assert_array_equal(np.flatnonzero(textbook.top_k_support(c, 4)[0]), [1, 2, 3, 5])
+
+
+@pytest.mark.parametrize("basis", BASES)
+def test_a_black_image_keeps_the_first_k_coefficients(basis):
+    """All N coefficients of a black image are 0: the support is c's first K, whatever the
+    sorting algorithm would have picked."""
+    sp = Sparsifier(basis, rho=0.03)
+    np.testing.assert_array_equal(sp.support(np.zeros((2, 28, 28))), np.tile(np.arange(784) < 23, (2, 1)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_real_haar_digits_with_ties_keep_what_the_textbook_top_k_keeps(mnist_dir, dtype):
+    """About 15% of MNIST test digits have a tie at the K-th largest Haar coefficient (rho = 3%):
+    on every digit the support and the front end's output are the textbook top-K's."""
+    x = data.load_dataset("mnist", "test", mnist_dir)[0][:3000].astype(dtype)
+    sp = Sparsifier("haar", level=1, rho=0.03)
+    c = sp.coefficients(x)
+    a = np.abs(c)
+    t = -np.sort(-a, axis=1)[:, sp.K - 1:sp.K]
+    split = (a >= t).sum(axis=1) > sp.K               # the K-th place cuts a group of equal magnitudes
+    assert split.mean() > 0.10
+    expected = textbook.top_k_support(c, sp.K)
+    np.testing.assert_array_equal(sp.support(x), expected)
+    _, S = operators("haar", 1, (28, 28))
+    out = np.clip((c * expected) @ S.T.astype(dtype), 0, 1).reshape(x.shape)
+    np.testing.assert_allclose(sp(x), out, rtol=0, atol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("basis", ["dct", "learned"])
+def test_level_is_ignored_by_the_dct_and_a_learned_basis_none_included(basis):
+    x = np.random.default_rng(3).random((3, 28, 28))
+    matrix = pca_basis(x) if basis == "learned" else None
+    expected = Sparsifier(basis, level=1, matrix=matrix)(x)
+    for level in (None, 2, 3):
+        np.testing.assert_array_equal(Sparsifier(basis, level=level, matrix=matrix)(x), expected)
+    assert Sparsifier(basis, level=None, matrix=matrix).with_gradient("bpda").gradient == "bpda"
 
 
 def test_bad_gradient_or_projection_shapes_raise():

@@ -19,14 +19,24 @@ Conventions the rows show:
   argparse's (``usage:`` and an error line, exit 2). Rows of run_all raise ``CommandLine``
   carrying the exit status and stderr.
 
+* one network (and a ``Classifier`` or ``DataParallel`` holding it) serves one thread at a
+  time: a pass begun while another thread's pass runs is a ``RuntimeError``;
+* training settings (``fit``, ``set_penalty``) and the theory's arguments (``layer_bounds``,
+  ``high_snr_fraction``, ``certified_radius``) are checked like images: ``ValueError`` naming
+  the argument; a diverging ``fit`` is a ``FloatingPointError`` after restoring the weights;
+* ``save_checkpoint`` refuses, before writing, what ``load_checkpoint`` could not read back.
+
 Below the table: the behaviours of the issue that are not errors (zero images, the gradient
-at the forward pass's x after the caller reuses its array, the file named on a full disk).
+at the forward pass's x after the caller reuses its array, the file named on a full disk,
+the file named in a folder one cannot write in).
 """
 import contextlib
 import errno
 import importlib.util
 import io
+import json
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +45,8 @@ import pytest
 from sparsenet import attacks, data, files, linear_model, parallel, theory, training
 from sparsenet.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from sparsenet.frontend import Sparsifier
-from sparsenet.models import Classifier, build, cnn4, fc2, prune
+from sparsenet.layers import Dense, Flatten, Layer, ReLU
+from sparsenet.models import Classifier, Sequential, build, cnn4, fc2, prune
 from sparsenet.parallel import DataParallel
 from sparsenet.repro import runner
 
@@ -83,6 +94,16 @@ class Context:
             old = stored[f"param/{key}"]
             stored[f"param/{key}"] = np.broadcast_to(np.asarray(value), old.shape).copy()
             files.save_npz(path, **stored)
+        return path
+
+    def checkpoint_with_header(self, **change):
+        """A saved fc2 whose header has the entries of ``change`` (None: the entry removed)."""
+        path = self.checkpoint()
+        stored = files.load_npz(path)
+        header = json.loads(str(stored["__arch__"]))
+        header.update(change)
+        stored["__arch__"] = np.array(json.dumps({k: v for k, v in header.items() if v is not None}))
+        files.save_npz(path, **stored)
         return path
 
     def run_all(self, *argv, env=None):
@@ -145,6 +166,68 @@ def _after_forward(model, x):
     return model
 
 
+def _while_another_thread_runs_a_pass(net, call):
+    """call() while another thread is inside net.forward, held there by its last layer."""
+    inside, release = threading.Event(), threading.Event()
+    layer = net.layers[-1]
+
+    def held(x, train=False):
+        inside.set()
+        release.wait(30)
+        return type(layer).forward(layer, x, train)
+    layer.forward = held
+    worker = threading.Thread(target=net.forward, args=(np.zeros((1, *net.input_shape), net.dtype),))
+    worker.start()
+    try:
+        assert inside.wait(30)
+        del layer.forward                  # this thread's own pass, if it runs, is not held
+        return call()
+    finally:
+        release.set()
+        worker.join()
+
+
+class Tanh(Layer):
+    """A smooth non-linearity: no switches, so no locally linear model."""
+
+    def forward(self, x, train=False):
+        self.y = np.tanh(x)
+        return self.y
+
+    def backward(self, grad, param_grads=True):
+        return grad * (1 - self.y ** 2)
+
+
+class Scale(Layer):
+    """y = 10 x: linear, but not a layer Theorem 2's bounds account for."""
+
+    def forward(self, x, train=False):
+        return 10 * x
+
+    def backward(self, grad, param_grads=True):
+        return 10 * grad
+
+
+def _net_with(layer, n_out=1):
+    return Sequential([Flatten(), Dense(784, 10, rng=0), layer, ReLU(), Dense(10, n_out, rng=1)], arch="custom")
+
+
+def _unwritable_folder(c):
+    """save_checkpoint into a folder where creating a file is refused (as in /sys), whatever
+    the user running the tests may do: mkstemp fails as it would there."""
+    folder = c.tmp / "locked"
+
+    def refuse(dir=None, prefix="", suffix="", **kw):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.path.join(dir, f"{prefix}x{suffix}"))
+    c.monkeypatch.setattr(files.tempfile, "mkstemp", refuse)
+    return save_checkpoint(folder / "a.npz", fc2())
+
+
+def _diverging_fit(c):
+    with np.errstate(all="ignore"):
+        return training.fit(fc2(seed=1), c.x, c.y01, epochs=3, batch_size=1, optimizer="sgd", lr=1e30, log=None)
+
+
 N = "NaN or infinite"
 F = "floating"
 RANGE = "[0, 1]"
@@ -181,6 +264,30 @@ ROWS = [
      "Classifier.backward needs a forward pass first"),
     ("Classifier.backward: seed (3, 5) for (3, 10) logits",
      lambda c: _after_forward(c.clf, c.x).backward(np.zeros((3, 5))), ValueError, "of shape (3, 10)"),
+    ("Sequential.forward: while another thread runs a pass",
+     lambda c: _while_another_thread_runs_a_pass(c.net, lambda: c.net.forward(c.x)), RuntimeError,
+     "cnn4 is running a pass in another thread: a network, and a Classifier holding it, keeps per-call state"),
+    ("Sequential.backward: while another thread runs a pass",
+     lambda c: _while_another_thread_runs_a_pass(_after_forward(c.net, c.x), lambda: c.net.backward(np.zeros((3, 10)))),
+     RuntimeError, "cannot be shared between threads"),
+    ("Classifier.logits: while another thread runs a pass of its network",
+     lambda c: _while_another_thread_runs_a_pass(c.net, lambda: c.clf.logits(c.x)), RuntimeError,
+     "give each thread its own copy (copy.deepcopy(net)), or use parallel.DataParallel(net), which runs replicas"),
+    ("Classifier.vjp with front end: while another thread runs a pass",
+     lambda c: _while_another_thread_runs_a_pass(c.net, lambda: Classifier(c.net, Sparsifier()).vjp(c.x, np.ones((3, 10)))),
+     RuntimeError, "cannot be shared between threads"),
+    ("Sequential: integer dtype", lambda c: fc2(dtype=np.int32), ValueError,
+     "dtype must be a floating-point type (float32 or float64), got int32"),
+    ("Sequential.astype: integer dtype", lambda c: c.net.astype(np.int32), ValueError,
+     "dtype must be a floating-point type (float32 or float64), got int32"),
+    ("fc2: hidden 2.5", lambda c: fc2(hidden=2.5), ValueError, "hidden must be an integer >= 1, got 2.5"),
+    ("Classifier: a DataParallel inside", lambda c: Classifier(DataParallel(c.net)), TypeError,
+     "Classifier takes a network (a Sequential), got a DataParallel: to run a classifier on all cores write "
+     "DataParallel(Classifier(net, frontend)) or DataParallel(net, frontend)"),
+    ("Classifier.predict: batch_size -1", lambda c: c.clf.predict(c.x, batch_size=-1), ValueError,
+     "batch_size must be an integer >= 1, got -1"),
+    ("Classifier.predict: batch_size 0", lambda c: c.clf.predict(c.x, batch_size=0), ValueError,
+     "batch_size must be an integer >= 1, got 0"),
     ("build: unknown architecture", lambda c: build("resnet"), ValueError, "unknown architecture 'resnet'"),
     ("prune: rho > 1", lambda c: prune(c.net.weighted[-1], 1.5), ValueError, "rho must be in (0, 1], got 1.5"),
     ("prune: rho = 0", lambda c: prune(c.net.weighted[-1], 0), ValueError, "rho must be in (0, 1]"),
@@ -197,6 +304,12 @@ ROWS = [
      ValueError, "expects input of shape"),
     ("DataParallel.backward: before any forward", _dp_backward_first, RuntimeError, "needs a forward pass first"),
     ("DataParallel.backward: seed (3, 5) for (3, 10) logits", _dp_seed_shape, ValueError, "of shape (3, 10)"),
+    ("DataParallel.forward: while another thread runs a pass of its network",     # 70 images: run on replicas
+     lambda c: _while_another_thread_runs_a_pass(
+         c.net, lambda: DataParallel(c.net).forward(np.random.default_rng(0).random((70, 28, 28)))),
+     RuntimeError, "cnn4 is running a pass in another thread"),
+    ("DataParallel.logits: batch_size 2.5", lambda c: DataParallel(c.net).logits(c.x, batch_size=2.5), ValueError,
+     "batch_size must be an integer >= 1, got 2.5"),
     ("DataParallel: training pass behind a front end",
      lambda c: DataParallel(c.net, Sparsifier()).forward(c.x, train=True), ValueError, "sparsify the training images"),
     ("parallel.workers: SPARSENET_THREADS=abc",
@@ -224,6 +337,37 @@ ROWS = [
      CheckpointError, "parameter 3.b: holds int64 values"),
     ("load_checkpoint: another architecture", lambda c: load_checkpoint(c.checkpoint(), arch="cnn4"),
      CheckpointError, "holds a 'fc2' network, not 'cnn4'"),
+    ("load_checkpoint: a float64 weight beyond float32's range", lambda c: load_checkpoint(c.checkpoint("1.W", 1e39)),
+     CheckpointError, "net.npz is not a usable sparsenet checkpoint: parameter 1.W: holds values beyond float32's "
+     "range (largest magnitude 1e+39), which would become infinite"),
+    ("load_checkpoint: hidden = 10**12 in the header",
+     lambda c: load_checkpoint(c.checkpoint_with_header(config={"seed": 0, "hidden": 10 ** 12})), CheckpointError,
+     "net.npz is not a usable sparsenet checkpoint: the header's config {'seed': 0, 'hidden': 1000000000000} asks "
+     "for a fc2 too large to build"),
+    ("load_checkpoint: format 99", lambda c: load_checkpoint(c.checkpoint_with_header(format=99)), CheckpointError,
+     "net.npz is not a usable sparsenet checkpoint: written in checkpoint format 99, by a newer sparsenet: this one "
+     "reads formats 1 to 2"),
+    ("load_checkpoint: format as text", lambda c: load_checkpoint(c.checkpoint_with_header(format="2")),
+     CheckpointError, "the header's format '2' is not a checkpoint format number"),
+    ("load_checkpoint: an unknown header key", lambda c: load_checkpoint(c.checkpoint_with_header(layers=[])),
+     CheckpointError, "net.npz is not a usable sparsenet checkpoint: the header has keys format 2 does not have: 'layers'"),
+    ("load_checkpoint: a format-2 key in a format-1 header",
+     lambda c: load_checkpoint(c.checkpoint_with_header(format=None, note="x")), CheckpointError,
+     "the header has keys format 1 does not have: 'note'"),
+    ("save_checkpoint: metadata a list", lambda c: save_checkpoint(c.tmp / "n.npz", fc2(), metadata=[1, 2]),
+     ValueError, "metadata must be a dict (a JSON object), got list: [1, 2]"),
+    ("save_checkpoint: metadata that is not JSON", lambda c: save_checkpoint(c.tmp / "n.npz", fc2(), {"f": print}),
+     ValueError, "metadata must be a dict of JSON values (numbers, text, lists, dicts): "),
+    ("save_checkpoint: a custom Sequential",
+     lambda c: save_checkpoint(c.tmp / "n.npz", Sequential([Flatten(), Dense(784, 2)])), ValueError,
+     "save_checkpoint saves the networks models.build makes (cnn4, fc10, fc2); got a 'custom' network, which "
+     "load_checkpoint could not rebuild"),
+    ("save_checkpoint: layers that are not the config's",
+     lambda c: save_checkpoint(c.tmp / "n.npz", Sequential(fc2().layers, arch="fc2", config={"hidden": 20})),
+     ValueError, "the network's layers are not those of build('fc2', **{'hidden': 20}): load_checkpoint could not "
+     "rebuild it"),
+    ("save_checkpoint: a folder one cannot write in", _unwritable_folder, PermissionError,
+     os.path.join("locked", "a.npz'")),
     # -- frontend.Sparsifier ----------------------------------------------------------------
     ("Sparsifier: unknown basis", lambda c: Sparsifier(basis="fourier"), ValueError, "unknown basis 'fourier'"),
     ("Sparsifier: rho = 0", lambda c: Sparsifier(rho=0), ValueError, "rho must be a number in (0, 1], got 0"),
@@ -250,19 +394,81 @@ ROWS = [
      ValueError, N),
     ("equivalent_linear (cnn4): integer x", lambda c: linear_model.equivalent_linear(c.net, c.images(dtype=np.int64)),
      ValueError, F),
+    ("equivalent_linear: one image without the batch axis", lambda c: linear_model.equivalent_linear(c.net, c.x[0]),
+     ValueError, "cnn4 expects input of shape (B, 28, 28), got (28, 28)"),
+    ("equivalent_linear: a layer that is not piecewise linear",
+     lambda c: linear_model.equivalent_linear(_net_with(Tanh()), c.x), ValueError,
+     "w_eq(x) needs a piecewise-linear network (layers Conv2D, Dense, ReLU, MaxPool2D, Dropout, Reshape, Flatten); "
+     "unsupported layers: ['Tanh']"),
     # -- theory --------------------------------------------------------------------------------
-    ("layer_bounds: eps < 0", lambda c: theory.layer_bounds(c.net, -0.1), ValueError, "eps must be >= 0"),
+    ("layer_bounds: eps < 0", lambda c: theory.layer_bounds(c.net, -0.1), ValueError,
+     "eps must be a finite number >= 0, got -0.1"),
+    ("layer_bounds: eps NaN", lambda c: theory.layer_bounds(c.net, float("nan")), ValueError,
+     "eps must be a finite number >= 0, got nan"),
+    ("layer_bounds: classifier with front end", lambda c: theory.layer_bounds(Classifier(c.net, Sparsifier()), 0.1),
+     ValueError, "Theorem 2 bounds the network alone: pass the network, or clf.without_frontend()"),
+    ("certified_radius: a layer Theorem 2 does not cover",
+     lambda c: theory.certified_radius(_net_with(Scale()), c.x, c.y01), ValueError,
+     "Theorem 2 needs 1-Lipschitz non-linearities; unsupported layers: ['Scale']"),
+    ("certified_radius: labels of shape (n, 1)", lambda c: theory.certified_radius(c.net, c.x, c.y[:, None]),
+     ValueError, "y must have shape (3,) to match x, got (3, 1)"),
+    ("certified_radius: label 5 for a one-logit network",
+     lambda c: theory.certified_radius(c.binary.net, c.x, np.array([0, 5, 1])), ValueError,
+     "y: labels must be integers in [0, 1], got values in [0, 5]"),
+    ("certified_radius: label 10 of 10 classes", lambda c: theory.certified_radius(c.net, c.x, np.array([1, 2, 10])),
+     ValueError, "y: labels must be integers in [0, 9], got values in [1, 10]"),
+    ("certified_radius: float labels", lambda c: theory.certified_radius(c.net, c.x, c.y.astype(float)), ValueError,
+     "y: labels must be integers in [0, 9], got dtype float64"),
+    ("high_snr_fraction: delta NaN", lambda c: theory.high_snr_fraction(100, delta=float("nan")), ValueError,
+     "delta must be a finite number >= 0, got nan"),
+    ("high_snr_fraction: trials 0", lambda c: theory.high_snr_fraction(100, trials=0), ValueError,
+     "trials must be an integer >= 1, got 0"),
+    ("high_snr_fraction: N 2.5", lambda c: theory.high_snr_fraction(2.5), ValueError, "N must be an integer >= 1, got 2.5"),
     # -- training.fit ---------------------------------------------------------------------------
     ("fit: fewer labels than images", lambda c: training.fit(c.net, c.x, c.y[:2], epochs=1), ValueError,
      "need as many labels as images (> 0), got 3 images and 2 labels"),
     ("fit: no images", lambda c: training.fit(c.net, c.x[:0], c.y[:0], epochs=1), ValueError, "got 0 images"),
-    ("fit: epochs = 0", lambda c: training.fit(c.net, c.x, c.y, epochs=0), ValueError, "epochs and batch_size must be >= 1"),
+    ("fit: epochs = 0", lambda c: training.fit(c.net, c.x, c.y, epochs=0), ValueError, "epochs must be an integer >= 1, got 0"),
+    ("fit: epochs 2.5", lambda c: training.fit(c.net, c.x, c.y, epochs=2.5), ValueError,
+     "epochs must be an integer >= 1, got 2.5"),
+    ("fit: batch_size 0", lambda c: training.fit(c.net, c.x, c.y, epochs=1, batch_size=0), ValueError,
+     "batch_size must be an integer >= 1, got 0"),
+    ("fit: batch_size -3", lambda c: training.fit(c.net, c.x, c.y, epochs=1, batch_size=-3), ValueError,
+     "batch_size must be an integer >= 1, got -3"),
+    ("fit: batch_size NaN", lambda c: training.fit(c.net, c.x, c.y, epochs=1, batch_size=float("nan")), ValueError,
+     "batch_size must be an integer >= 1, got nan"),
+    ("fit: batch_size 2.5", lambda c: training.fit(c.net, c.x, c.y, epochs=1, batch_size=2.5), ValueError,
+     "batch_size must be an integer >= 1, got 2.5"),
+    ("fit: batch_size True", lambda c: training.fit(c.net, c.x, c.y, epochs=1, batch_size=True), ValueError,
+     "batch_size must be an integer >= 1, got True"),
+    ("fit: lr_decay -1", lambda c: training.fit(c.net, c.x, c.y, epochs=1, lr_decay=-1), ValueError,
+     "lr_decay must be a finite number > 0 (the learning rate's factor after every epoch), got -1"),
+    ("fit: lr_decay NaN", lambda c: training.fit(c.net, c.x, c.y, epochs=1, lr_decay=float("nan")), ValueError,
+     "lr_decay must be a finite number > 0"),
+    ("fit: x_val without y_val", lambda c: training.fit(c.net, c.x, c.y, epochs=1, x_val=c.x), ValueError,
+     "x_val and y_val go together: pass both (a validation set) or neither, got x_val without y_val"),
+    ("fit: y_val of another length", lambda c: training.fit(c.net, c.x, c.y, epochs=1, x_val=c.x, y_val=c.y[:2]),
+     ValueError, "y_val must have shape (3,) to match x_val, got (2,)"),
+    ("fit: log that is not a function", lambda c: training.fit(c.net, c.x, c.y, epochs=1, log="stderr"), ValueError,
+     "log must be a function of one line of text, or None for silence, got 'stderr'"),
+    ("fit: lr 1e30 (diverges)", _diverging_fit, FloatingPointError,
+     "the weights were restored to those before the failing step; lower the learning rate (it was 1e+30)"),
+    ("set_penalty: l1 NaN", lambda c: training.set_penalty(c.net, l1=float("nan")), ValueError,
+     "l1 must be a finite number >= 0, got nan"),
+    ("set_penalty: l2 < 0", lambda c: training.set_penalty(c.net, l2=-1), ValueError,
+     "l2 must be a finite number >= 0, got -1"),
+    ("accuracy: labels of shape (n, 1)", lambda c: training.accuracy(c.net, c.x, c.y[:, None]), ValueError,
+     "y must have shape (3,) to match x, got (3, 1)"),
+    ("accuracy: fewer labels than images", lambda c: training.accuracy(c.net, c.x, c.y[:2]), ValueError,
+     "y must have shape (3,) to match x, got (2,)"),
+    ("accuracy: batch_size 0", lambda c: training.accuracy(c.net, c.x, c.y, batch_size=0), ValueError,
+     "batch_size must be an integer >= 1, got 0"),
     ("fit: unknown optimizer", lambda c: training.fit(c.net, c.x, c.y, epochs=1, optimizer="lbfgs"), ValueError,
      "unknown optimizer 'lbfgs'"),
     ("fit: classifier with front end", lambda c: training.fit(Classifier(c.net, Sparsifier()), c.x, c.y, epochs=1),
      ValueError, "fit trains the network alone"),
     ("fit: labels out of range", lambda c: training.fit(c.net, c.x, np.array([1, 2, 10]), epochs=1, log=print),
-     ValueError, "labels must be in [0, 9]"),
+     ValueError, "y: labels must be integers in [0, 9], got values in [1, 10]"),
     ("fit: float labels", lambda c: training.fit(c.net, c.x, c.y.astype(float), epochs=1, log=print),
      ValueError, "labels must be integers"),
     ("fit: NaN in x", lambda c: training.fit(c.net, c.images(bad=np.nan), c.y, epochs=1, log=print), ValueError, N),
@@ -318,11 +524,11 @@ ROWS = [
     ("fgsm: eps as text", lambda c: attacks.fgsm(c.clf, c.x, c.y, "0.1"), ValueError, "eps must be a finite number"),
     ("fgsm: batch_size 0", lambda c: attacks.fgsm(c.clf, c.x, c.y, 0.1, batch_size=0), ValueError,
      "batch_size must be a positive integer, got 0"),
-    ("pgd: delta 0", lambda c: attacks.pgd(c.clf, c.x, c.y, 0.1, 0, 5), ValueError, "delta (step size) must be a number > 0"),
+    ("pgd: delta 0", lambda c: attacks.pgd(c.clf, c.x, c.y, 0.1, 0, 5), ValueError, "delta must be a finite number > 0, got 0"),
     ("pgd: iterations 0", lambda c: attacks.pgd(c.clf, c.x, c.y, 0.1, 0.01, 0), ValueError,
      "iterations must be a positive integer, got 0"),
     ("pgd: restarts 0", lambda c: attacks.pgd(c.clf, c.x, c.y, 0.1, 0.01, 1, restarts=0), ValueError,
-     "restarts must be an integer >= 1"),
+     "restarts must be a positive integer, got 0"),
     ("pgd: `only` mask of another length", lambda c: attacks.pgd(c.clf, c.x, c.y, 0.1, 0.01, 1, only=np.ones(2, bool)),
      ValueError, "a boolean `only` mask must have shape (3,)"),
     ("iterative_fgsm: images in [0, 255]", lambda c: attacks.iterative_fgsm(c.clf, c.images(scale=255), c.y, 0.1, 0.01, 2),
@@ -335,18 +541,19 @@ ROWS = [
     ("carlini_wagner_l2: images in [0, 255]", lambda c: attacks.carlini_wagner_l2(c.clf, c.images(scale=255), c.y),
      ValueError, "x must lie in [0, 1]"),
     ("carlini_wagner_l2: lr 0", lambda c: attacks.carlini_wagner_l2(c.clf, c.x, c.y, lr=0), ValueError,
-     "lr and initial_const > 0"),
+     "lr must be a finite number > 0, got 0"),
     ("apgd: unknown loss", lambda c: attacks.apgd(c.clf, c.x, c.y, 0.1, loss="hinge"), ValueError,
      "unknown APGD loss 'hinge'"),
-    ("apgd: rho 2", lambda c: attacks.apgd(c.clf, c.x, c.y, 0.1, rho=2), ValueError, "rho must be in (0, 1]"),
+    ("apgd: rho 2", lambda c: attacks.apgd(c.clf, c.x, c.y, 0.1, rho=2), ValueError, "rho must be a number in (0, 1], got 2"),
     ("apgd: eps as text", lambda c: attacks.apgd(c.clf, c.x, c.y, "0.1"), ValueError, "eps must be a finite number"),
     ("apgd_targeted: a binary network", lambda c: attacks.apgd_targeted(c.binary, c.x, c.y01, 0.1), ValueError,
      "APGD-T needs at least 4 classes"),
     ("apgd_targeted: n_targets 10", lambda c: attacks.apgd_targeted(c.clf, c.x, c.y, 0.1, n_targets=10), ValueError,
      "n_targets must be an integer in [1, 9]"),
     ("square: queries 0", lambda c: attacks.square(c.clf, c.x, c.y, 0.1, queries=0), ValueError,
-     "queries must be an integer >= 1"),
-    ("square: p_init 0", lambda c: attacks.square(c.clf, c.x, c.y, 0.1, p_init=0), ValueError, "p_init must be in (0, 1]"),
+     "queries must be a positive integer, got 0"),
+    ("square: p_init 0", lambda c: attacks.square(c.clf, c.x, c.y, 0.1, p_init=0), ValueError,
+     "p_init must be a number in (0, 1], got 0"),
     ("worst_case: no images", lambda c: attacks.worst_case(c.clf, c.x[:0], c.y[:0], 0.1), ValueError,
      "worst_case needs at least one image: a robust accuracy over none is undefined"),
     ("worst_case: images in [0, 255]", lambda c: attacks.worst_case(c.clf, c.images(scale=255), c.y, 0.1), ValueError,
@@ -355,8 +562,37 @@ ROWS = [
      ValueError, "attack names must be distinct"),
     ("build_suite: unknown attack", lambda c: attacks.build_suite(["deepfool"]), ValueError, "unknown attack 'deepfool'"),
     ("build_suite: transfer without source", lambda c: attacks.build_suite(["transfer"]), ValueError,
-     "a transfer attack needs the classifier"),
-    ("random_sign: eps < 0", lambda c: attacks.random_sign(c.x, -0.1), ValueError, "eps must be a finite number >= 0"),
+     "a transfer attack needs source="),
+    ("random_sign: eps < 0", lambda c: attacks.random_sign(c.clf, c.x, c.y, -0.1), ValueError,
+     "eps must be a finite number >= 0"),
+    # -- attack settings: checked when the attack is called or built (attacks.make, build_suite) --------
+    ("mi_fgsm: mu NaN", lambda c: attacks.mi_fgsm(c.clf, c.x, c.y, 0.1, 0.01, 2, mu=float("nan")), ValueError,
+     "mu must be a finite number >= 0, got nan"),
+    ("carlini_wagner_l2: lr NaN", lambda c: attacks.carlini_wagner_l2(c.clf, c.x, c.y, lr=float("nan")), ValueError,
+     "lr must be a finite number > 0, got nan"),
+    ("carlini_wagner_l2: initial_const NaN",
+     lambda c: attacks.carlini_wagner_l2(c.clf, c.x, c.y, initial_const=float("nan")), ValueError,
+     "initial_const must be a finite number > 0, got nan"),
+    ("locally_linear: iterations None", lambda c: attacks.locally_linear(c.clf, c.x, c.y, 0.1, iterations=None),
+     ValueError, "iterations must be a positive integer, got None"),
+    ("pgd: iterations 2.5", lambda c: attacks.pgd(c.clf, c.x, c.y, 0.1, 0.01, 2.5), ValueError,
+     "iterations must be a positive integer, got 2.5"),
+    ("build_suite: an unknown name after a good one", lambda c: attacks.build_suite(["apgd-ce", "apgd-xyz"]),
+     ValueError, "unknown attack 'apgd-xyz'"),
+    ("build_suite: iterations 0", lambda c: attacks.build_suite(["apgd-ce"], iterations=0), ValueError,
+     "iterations must be a positive integer, got 0"),
+    ("build_suite: queries 0", lambda c: attacks.build_suite(["square"], queries=0), ValueError,
+     "queries must be a positive integer, got 0"),
+    ("build_suite: a setting no attack takes", lambda c: attacks.build_suite(["apgd-ce", "square"], n_targets=3),
+     ValueError, "no attack of the suite ['apgd-ce/exact', 'square'] takes the setting(s) 'n_targets'"),
+    ("make: a misspelled setting", lambda c: attacks.make("square", querys=100), ValueError,
+     "square takes no setting 'querys'"),
+    ("worst_case: an unknown attack name", lambda c: attacks.worst_case(c.clf, c.x, c.y, 0.1, ["squares"]),
+     ValueError, "unknown attack 'squares'"),
+    ("random_sign: integer images", lambda c: attacks.random_sign(c.clf, c.images(scale=255, dtype=np.uint8), c.y, 0.1),
+     ValueError, "x must be finite floating-point images"),
+    ("diagnose: no images", lambda c: attacks.diagnose(c.clf, c.x[:0], c.y[:0], 0.1), ValueError,
+     "diagnose needs at least one image"),
     ("evaluate: no images", lambda c: attacks.evaluate(c.clf, c.x[:0], c.y[:0], c.x[:0]), ValueError,
      "nothing to evaluate: x must hold n >= 1 images"),
     ("evaluate: x_adv leaves [0, 1]", lambda c: attacks.evaluate(c.clf, c.x, c.y, c.x + 2), ValueError,
@@ -489,3 +725,12 @@ def test_run_all_says_which_file_did_not_fit_on_the_disk(tmp_path, monkeypatch):
     with contextlib.redirect_stderr(err):
         assert run_all.cli(["--out", str(tmp_path / "out")]) == 2
     assert err.getvalue().splitlines()[-1] == f"error: No space left on device: {target}"
+
+
+def test_a_folder_one_cannot_write_in_names_the_file_asked_for():
+    """/sys refuses new files even to root: the error names /sys/a.npz, not a temporary file."""
+    if not os.path.isdir("/sys/kernel"):
+        pytest.skip("no sysfs at /sys (not Linux)")
+    with pytest.raises(OSError) as caught:
+        save_checkpoint("/sys/a.npz", fc2())
+    assert caught.value.filename == "/sys/a.npz" and ".tmp-" not in str(caught.value)

@@ -5,7 +5,7 @@ import pytest
 
 from sparsenet.linear_model import (equivalent_linear, fc2_equivalent_linear, pair_difference,
                                     propagate_equivalent_linear, switch_flips)
-from sparsenet.models import build
+from sparsenet.models import Classifier, build
 
 
 def net_with_biases(arch, seed=0):
@@ -78,6 +78,17 @@ def test_equivalent_linear_is_batched_independent_of_chunking():
     a = propagate_equivalent_linear(net, x, batch_size=10)
     b = propagate_equivalent_linear(net, x, batch_size=1000)
     np.testing.assert_allclose(a[0], b[0], rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("arch,L", [("fc2", 1), ("fc10", 10), ("cnn4", 10)])
+def test_no_images_give_an_empty_locally_linear_model(arch, L):
+    """x of shape (0, 28, 28): W_eq (0, L, 784) and b_eq (0, L), before or after a forward pass."""
+    net = build(arch, seed=0)
+    for model in (net, Classifier(net), net):
+        W_eq, b_eq = equivalent_linear(model, np.zeros((0, 28, 28), np.float32))
+        assert W_eq.shape == (0, L, 784) and b_eq.shape == (0, L)
+        assert W_eq.dtype == b_eq.dtype == net.dtype
+        net.forward(np.random.default_rng(0).random((3, 28, 28)))     # an earlier pass changes nothing
 
 
 def test_equivalent_linear_rejects_bad_input():

@@ -1,9 +1,14 @@
 """sparsenet.models: whole networks against float64 finite differences, seeding, input
 checks, cnn4's pool-before-ReLU order, the Classifier, and pruning."""
+import copy
+import pickle
+import threading
+
 import numpy as np
 import pytest
 
 from helpers import numerical_grad, rel_error, sample
+from sparsenet.frontend import Sparsifier
 from sparsenet.layers import Conv2D, Dense, MaxPool2D, ReLU, Reshape
 from sparsenet.losses import cross_entropy
 from sparsenet.models import Classifier, Sequential, build, cnn4, fc2, prune
@@ -167,3 +172,129 @@ def test_global_pruning_differs_from_per_neuron_pruning():
     assert counts.sum() == int(0.03 * W0.size) and counts[0] > 23   # the big neuron takes most of the budget
     with pytest.raises(ValueError, match="prune rule"):
         prune(Dense(4, 2, rng=0), 0.5, "random")
+
+
+def test_pruning_twice_keeps_at_most_rho_of_the_weights_ties_going_to_the_lower_index():
+    """The zeros of a first prune tie at the second one's threshold: only as many are kept
+    as floor(rho n) allows, the first ones in W's row-major order."""
+    layer = Dense(100, 10, rng=0, dtype=np.float64)
+    first = prune(layer, 0.1)                             # 100 of 1000 weights left, 900 zeros
+    mask = prune(layer, 0.5)
+    assert mask.sum() == 500
+    assert (mask[first == 1] == 1).all()                 # every nonzero weight is kept
+    zeros = np.flatnonzero(first.ravel() == 0)
+    np.testing.assert_array_equal(np.flatnonzero((mask * (1 - first)).ravel()), zeros[:400])
+
+
+def test_per_neuron_pruning_breaks_ties_by_the_lower_index_in_each_neuron():
+    layer = Dense(8, 3, rng=0, dtype=np.float64)
+    W = layer.params["W"]
+    W[:] = np.array([1.0, -2.0, 2.0, -1.0, 2.0, 0.5, -2.0, 0.0])[:, None]    # |w| = 2 four times
+    mask = prune(layer, 0.25, "neuron")                                        # K = 2 per neuron
+    np.testing.assert_array_equal(np.flatnonzero(mask[:, 0]), [1, 2])
+    assert (mask == mask[:, :1]).all()
+    prune(layer, 0.5, "neuron")                          # the zeros tie: still K = 4 per neuron
+    assert ((layer.params["W"] != 0).sum(axis=0) <= 4).all()
+    assert (prune(layer, 0.5, "neuron").sum(axis=0) == 4).all()
+
+
+# -- one network, one thread ------------------------------------------------------------------
+def test_one_classifier_used_from_two_threads_never_mixes_their_passes():
+    """Two threads call logits on one Classifier(cnn4()) at the same moment, twenty times: the
+    layers' per-call state (conv scratch buffers, what backward needs) would mix the two
+    passes, so every call gives the right logits or refuses with RuntimeError; at least
+    one call met the other thread's pass and refused."""
+    clf = Classifier(cnn4(seed=0))
+    rng = np.random.default_rng(0)
+    xs = [rng.random((64, 28, 28), dtype=np.float32) for _ in range(2)]
+    expected = [clf.logits(x) for x in xs]
+    start = threading.Barrier(2)
+    results = {0: [], 1: []}
+
+    def work(i):
+        for _ in range(20):
+            start.wait()
+            try:
+                results[i].append(clf.logits(xs[i]))
+            except RuntimeError as e:
+                results[i].append(e)
+    threads = [threading.Thread(target=work, args=(i,)) for i in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    refused = 0
+    for i in (0, 1):
+        for got in results[i]:
+            if isinstance(got, RuntimeError):
+                assert "cannot be shared between threads" in str(got) and "copy.deepcopy(net)" in str(got)
+                refused += 1
+            else:
+                np.testing.assert_allclose(got, expected[i], rtol=1e-5, atol=1e-5)
+    assert refused > 0
+
+
+def test_a_copy_per_thread_runs_side_by_side():
+    net = cnn4(seed=0)
+    rng = np.random.default_rng(1)
+    xs = [rng.random((64, 28, 28), dtype=np.float32) for _ in range(2)]
+    nets = [net, copy.deepcopy(net)]
+    expected = [n.forward(x) for n, x in zip(nets, xs)]
+    start, got = threading.Barrier(2), [[], []]
+
+    def work(i):
+        for _ in range(10):
+            start.wait()
+            got[i].append(nets[i].forward(xs[i]))
+    threads = [threading.Thread(target=work, args=(i,)) for i in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i in (0, 1):
+        assert len(got[i]) == 10
+        for logits in got[i]:
+            np.testing.assert_allclose(logits, expected[i], rtol=1e-5, atol=1e-5)
+
+
+def test_a_copy_or_a_pickled_network_has_its_own_lock_and_the_same_function():
+    net = fc2(seed=3)
+    x = np.random.default_rng(2).random((4, 28, 28), dtype=np.float32)
+    for other in (copy.deepcopy(net), pickle.loads(pickle.dumps(net))):
+        assert other._busy is not net._busy
+        np.testing.assert_array_equal(other.forward(x), net.forward(x))
+        with net.exclusive():                  # held by this thread: the copy is free, net is reentrant
+            other.forward(x)
+            net.forward(x)
+
+
+
+@pytest.mark.parametrize("frontend", [None, "cdf97"], ids=["network", "front end"])
+def test_vjp_holds_the_network_from_its_forward_to_its_backward(frontend):
+    """An attack's step is vjp = forward then backward: another thread's pass between the two
+    would hand backward that pass's switches. Here another thread tries a forward pass at
+    exactly that moment: it is refused, and the gradient is the right one."""
+    clf = Classifier(cnn4(seed=0), Sparsifier() if frontend else None)
+    rng = np.random.default_rng(2)
+    x, other = rng.random((2, 8, 28, 28), dtype=np.float32)
+    seed = rng.standard_normal((8, 10)).astype(np.float32)
+    expected = clf.vjp(x, seed)
+    outcome = []
+
+    def another_threads_forward():
+        try:
+            clf.forward(other)
+            outcome.append("ran")
+        except RuntimeError as e:
+            outcome.append(e)
+    backward = clf.backward
+
+    def backward_after_another_threads_forward(s):
+        t = threading.Thread(target=another_threads_forward)
+        t.start()
+        t.join()
+        return backward(s)
+    clf.backward = backward_after_another_threads_forward
+    got = clf.vjp(x, seed)
+    assert isinstance(outcome[0], RuntimeError), outcome
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7)

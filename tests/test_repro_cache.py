@@ -39,7 +39,7 @@ def fake_attacks(tmp_path, monkeypatch):
         return x, {}
 
     monkeypatch.setattr(experiments, "run_attack", fake_run_attack)
-    monkeypatch.setattr(experiments.attacks, "evaluate", lambda *a, **k: {"robust_accuracy": 0.5})
+    monkeypatch.setattr(experiments.attacks, "evaluate", lambda *a, **k: dict(FAKE_RESULT))
     ctx = Runner(cache_dir=tmp_path, log=logs.append)
     monkeypatch.setattr(ctx, "classifier", lambda spec, gradient="exact": None)
     monkeypatch.setattr(ctx.datasets, "test_set", lambda spec, n=None: (np.zeros((2, 28, 28)), np.zeros(2, int)))
@@ -64,8 +64,10 @@ CORRUPT_JSON = {
     "not-utf8": (b'{"label": "\xff\xfe"}', "not UTF-8"),
     "array": (b"[0.5, 0.7]", "an array, not an object"),
     "string": (b'"robust"', "a string, not an object"),
-    "no-result": (b'{"spec": {}}', "no robust_accuracy"),
+    "no-result": (b'{"spec": {}}', "no robust_accuracy, adversarial_accuracy, clean, correct"),
+    "old-result": (b'{"spec": {}, "robust_accuracy": 0.5, "correct": [true]}', "no adversarial_accuracy, clean"),
 }
+FAKE_RESULT = {"robust_accuracy": 0.5, "adversarial_accuracy": 0.5, "clean": [True], "correct": [True]}
 
 
 @pytest.mark.parametrize("case", sorted(CORRUPT_JSON))
@@ -345,7 +347,8 @@ def fake_run_attack(clf, x, y, spec, log=None, **kw):
     return x, {}
 
 experiments.run_attack = fake_run_attack
-experiments.attacks.evaluate = lambda *a, **k: {"robust_accuracy": 0.25}
+experiments.attacks.evaluate = lambda *a, **k: {"robust_accuracy": 0.25, "adversarial_accuracy": 0.25,
+                                                "clean": [True], "correct": [True]}
 ctx = Runner(cache_dir=sys.argv[1], log=lambda m: print(m, file=sys.stderr, flush=True))
 ctx.classifier = lambda spec, gradient="exact": None
 ctx.datasets.test_set = lambda spec, n=None: (np.zeros((2, 28, 28)), np.zeros(2, int))
@@ -358,3 +361,17 @@ def test_two_runs_sharing_a_cache_run_an_attack_once(tmp_path):
     outs = run_two(CHILD_ATTACK, tmp_path / "cache", counter)
     assert counter.read_text() == "run\n"
     assert [out.strip() for out, _ in outs] == ["0.25", "0.25"]
+
+
+def test_the_theory_section_measures_table2s_chosen_sparse_network(tmp_path, monkeypatch):
+    """Theorem 2 and the certified radius are measured on the sparse network Table 2 reports
+    (its chosen l1 and pruning rule), not on a default one."""
+    ctx, _ = fake_theory(tmp_path, monkeypatch, [])
+    seen = []
+    ctx.model = lambda spec, *a: seen.append(spec)
+    s = Settings(quick=True)
+    chosen = {"mnist": (0.3, "neuron"), "fashion-mnist": (0.01, "global")}
+    out = theory_study.theory_results(ctx, s, chosen)
+    sparse = [spec for spec in seen if spec.defense == "sparse"]
+    assert sparse and all((spec.l1, spec.prune_rule) == (0.3, "neuron") for spec in sparse)
+    assert out["spec"]["theory/fc2-mnist/sparse"]["prune_rule"] == "neuron"

@@ -7,7 +7,7 @@ from sparsenet.models import PRUNE_RULES
 from sparsenet.repro import plan as repro_plan
 from sparsenet.repro import settings as repro_settings
 from sparsenet.repro.plan import plan
-from sparsenet.repro.settings import SECTIONS, Settings
+from sparsenet.repro.settings import SECTIONS, Settings, seeded
 
 
 def test_every_section_plans_jobs_and_quick_differs_from_full():
@@ -32,11 +32,31 @@ def test_the_plan_uses_the_paper_settings():
     for name in ("ifgsm", "mifgsm", "pgd"):
         for defense in ("none", "frontend"):
             spec = table1[f"table1/{name}/{defense}"]
-            assert (spec.eps, spec.delta, spec.iterations) == (0.25, 0.25 / 20, 80), spec
+            assert (spec.eps, spec.setting("delta"), spec.setting("iterations")) == (0.25, 0.25 / 20, 80), spec
     for key, spec in plan("fig5", Settings()):
-        if spec.iterations > 1:
-            assert spec.delta == pytest.approx(spec.eps / 10) and spec.iterations == 10, key
+        if spec.setting("iterations", 1) > 1:
+            assert spec.setting("delta") == pytest.approx(spec.eps / 10) and spec.setting("iterations") == 10, key
     assert all(spec.gradient == "bpda" and spec.attack == "cw" for _, spec in plan("fig7", Settings()))
+    # PGD's random start is seeded by the training seed of the network it attacks
+    for seed in (0, 1, 2):
+        assert dict(plan("table1", Settings(), extended=True))[seeded("table1/pgd/frontend", seed, Settings())] \
+            .setting("rng") == seed
+
+
+def test_every_adaptive_suite_ends_with_the_libraries_strong_square():
+    """Square last, with the default suite's runs and queries, in every worst case the tables
+    quote; the reduced suites (accuracy against eps, the rho and basis studies) say so in
+    their keys and run it once with fewer queries."""
+    from sparsenet.attacks.suite import SQUARE_RESTARTS
+    for section in ("adaptive", "combined", "multiclass"):
+        for key, spec in plan(section, Settings(), extended=True):
+            if spec.__class__.__name__ != "AttackSpec" or spec.attack != "worst_case":
+                continue
+            assert spec.setting("suite")[-1] == "square", key
+            if "/eps/" in key:
+                assert key.endswith("/reduced") and spec.setting("restarts") == 1, key
+            else:
+                assert (spec.setting("restarts"), spec.setting("queries")) == (SQUARE_RESTARTS, 5000), key
     assert all(spec.eps == 0.25 for _, spec in plan("table2", Settings()))
 
 
@@ -79,7 +99,7 @@ class FakeRunner:
 
     def model_info(self, spec):
         robust, clean = self.val[(spec.dataset, spec.l1, spec.prune_rule)]
-        return {"val_robust_accuracy": robust, "val_accuracy": clean,
+        return {"val_adversarial_accuracy": robust, "val_accuracy": clean,
                 "test_accuracy": self.test[(spec.dataset, spec.l1, spec.prune_rule)]}
 
     def log(self, msg):

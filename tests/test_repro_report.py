@@ -9,12 +9,12 @@ from sparsenet.stats import wilson_interval
 
 def fixture_results():
     """A tiny, made-up set of results in the shape ``Context.attack`` returns."""
-    r = lambda acc: {"robust_accuracy": acc, "n": 10}
+    r = lambda acc: {"robust_accuracy": acc, "adversarial_accuracy": acc, "n": 10}
     results = {"table1/ll-semi-white/none": r(0.10), "table1/ll-semi-white/frontend": r(0.85),
                "table1/ll-white/frontend": r(0.70),
-               "table1/pgd/frontend": {"robust_accuracy": 0.40, "n": 10, "any_iterate": r(0.30)},
+               "table1/pgd/frontend": {"robust_accuracy": 0.40, "adversarial_accuracy": 0.40, "n": 10, "any_iterate": r(0.30)},
                "table2/mnist/frontend-semi-white": r(0.9), "table2/mnist/frontend-white": r(0.8),
-               "fig7/none": {"robust_accuracy": 0.0, "n": 3, "cw_success": [True, True, False],
+               "fig7/none": {"robust_accuracy": 0.0, "adversarial_accuracy": 0.0, "n": 3, "cw_success": [True, True, False],
                              "linf": [0.5, 0.1, 0.0], "l2": [1.0, 3.0, 0.0]}}
     infos = {"b2/cnn4/none": {"test_accuracy": 0.9937, "n_test": 10000}}
     return results, infos
@@ -37,7 +37,7 @@ def test_cells_take_the_stronger_locally_linear_variant_and_cw_statistics():
 def test_cw_outside_budget_counts_only_linf_above_eps():
     """outside_budget is the share of successful C&W adversarials with l-inf > 0.25: exactly
     0.25 is inside."""
-    r = {"robust_accuracy": 0.0, "n": 4, "cw_success": [True, True, True, True], "linf": [0.25, 0.3, 0.1, 0.25],
+    r = {"robust_accuracy": 0.0, "adversarial_accuracy": 0.0, "n": 4, "cw_success": [True, True, True, True], "linf": [0.25, 0.3, 0.1, 0.25],
          "l2": [1.0, 1.0, 1.0, 1.0]}
     assert report.cells({"fig7/frontend": r}, {})["fig7/frontend/outside_budget"][0] == pytest.approx(25.0)
 

@@ -7,7 +7,7 @@ import pytest
 
 from sparsenet import data
 from sparsenet.repro.runner import Runner, train_network
-from sparsenet.repro.specs import AttackSpec, TrainSpec, as_json
+from sparsenet.repro.specs import AttackSpec, TrainSpec, as_json, attack_spec
 
 
 def test_sparse_training_prunes_the_first_layer_and_fine_tuning_keeps_it_pruned(tmp_path, monkeypatch):
@@ -39,11 +39,10 @@ def test_pgd_is_seeded_by_the_spec():
     rng = np.random.default_rng(1)
     clf = Classifier(fc2(seed=0, dtype=np.float64))
     x, y = rng.random((6, 28, 28)), rng.integers(0, 2, 6)
-    spec = AttackSpec(TrainSpec("fc2", "mnist", binary=True), "pgd", eps=0.1, delta=0.02, iterations=2, seed=3,
-                      stop_on_success=False)
+    spec = attack_spec(TrainSpec("fc2", "mnist", binary=True), "pgd", 0.1, delta=0.02, iterations=2, rng=3)
     first, _ = run_attack(clf, x, y, spec)
     np.testing.assert_array_equal(first, attacks.pgd(clf, x, y, 0.1, 0.02, 2, rng=3))
-    other, _ = run_attack(clf, x, y, dataclasses.replace(spec, seed=4))
+    other, _ = run_attack(clf, x, y, attack_spec(spec.model, "pgd", 0.1, delta=0.02, iterations=2, rng=4))
     assert np.abs(other - first).max() > 1e-3
 
 
@@ -58,17 +57,18 @@ def test_cached_results_are_reused_and_stale_ones_are_not(tmp_path, monkeypatch)
         return x, {}
 
     monkeypatch.setattr(experiments, "run_attack", fake_run_attack)
-    monkeypatch.setattr(experiments.attacks, "evaluate", lambda *a, **k: {"robust_accuracy": 0.5})
+    monkeypatch.setattr(experiments.attacks, "evaluate", lambda *a, **k: {
+        "robust_accuracy": 0.5, "adversarial_accuracy": 0.5, "clean": [True], "correct": [True]})
     ctx = Runner(cache_dir=tmp_path)
     monkeypatch.setattr(ctx, "classifier", lambda spec, gradient="exact": None)
     monkeypatch.setattr(ctx.datasets, "test_set", lambda spec, n=None: (np.zeros((2, 28, 28)), np.zeros(2, int)))
-    spec = AttackSpec(TrainSpec("cnn4", "mnist"), "cw", params=(("binary_steps", 2),))
+    spec = attack_spec(TrainSpec("cnn4", "mnist"), "cw", binary_steps=2)
     first = ctx.attack(spec)
     assert ctx.attack(spec) == first and len(calls) == 1          # tuples survive the JSON round trip
     path = ctx.attack_path(spec)
     import json
     stale = json.loads(path.read_text())
-    stale["spec"]["params"] = [["binary_steps", 3]]
+    stale["spec"]["settings"] = [["binary_steps", 3]]
     path.write_text(json.dumps(stale))
     ctx.attack(spec)
     assert len(calls) == 2                                          # stale file: recomputed
@@ -97,7 +97,7 @@ def test_multiclass_sparse_training_keeps_the_pruned_weights_exactly_zero(tmp_pa
     (mask, pruned), W = masks[0], net.weighted[0].params["W"]
     assert mask.sum() == int(0.03 * W.size) and np.all(W[mask == 0] == 0)
     assert np.abs(W - pruned)[mask == 1].max() > 1e-4          # fine-tuning moved the kept weights
-    assert len(meta["history"]["loss"]) == 3 and 0 <= meta["val_robust_accuracy"] <= 1
+    assert len(meta["history"]["loss"]) == 3 and 0 <= meta["val_adversarial_accuracy"] <= 1
 
 
 def test_combined_training_chooses_by_the_white_box_attack_on_raw_validation_images(tmp_path, monkeypatch):
@@ -116,7 +116,7 @@ def test_combined_training_chooses_by_the_white_box_attack_on_raw_validation_ima
     (clf, x, kw), = calls
     raw_val = data.train_val_split(sets["train"][0][:250], sets["train"][1][:250], 40, 3)[2]
     np.testing.assert_array_equal(x, raw_val)
-    assert kw == {"mode": "white"} and clf.frontend is not None
+    assert kw["mode"] == "white" and clf.frontend is not None
     assert np.count_nonzero(net.weighted[0].params["W"]) == int(0.05 * 7840)
 
 
@@ -140,3 +140,89 @@ def test_the_learned_basis_is_learned_once_and_kept_in_the_cache(tmp_path, monke
     _synthetic(again, monkeypatch, 10)
     np.testing.assert_array_equal(again.learned_basis(spec), A)
     assert any("moved" in m or "unreadable" in m for m in logs)
+
+
+# -- every setting of every planned attack reaches the library function ---------------------
+def _planned_attacks():
+    """Every AttackSpec the reproduction plans, quick and full, the extended sections included."""
+    from sparsenet.repro.plan import plan
+    from sparsenet.repro.settings import EXTENDED_SECTIONS, SECTIONS, Settings
+    specs = {}
+    for quick in (True, False):
+        s = Settings(quick=quick)
+        for section in SECTIONS + EXTENDED_SECTIONS:
+            for key, spec in plan(section, s, extended=True):
+                if isinstance(spec, AttackSpec):
+                    specs[spec.key()] = (key, spec)
+    return list(specs.values())
+
+
+def test_every_setting_of_every_planned_attack_reaches_the_function_that_uses_it(monkeypatch):
+    """Each planned attack runs through run_attack with the library's functions replaced by
+    recorders: every setting of the spec arrives, with its value, at the function of the
+    attack (for a worst case, at the function of some attack of its suite), and every
+    attack of a suite runs. A setting dropped on the way (restarts never reaching APGD)
+    fails here."""
+    from sparsenet import attacks
+    from sparsenet.attacks import suite as suite_module
+    from sparsenet.models import Classifier, cnn4, fc2, fc10
+    from sparsenet.repro.runner import run_attack
+    calls = []
+
+    def recorder(kind, function):
+        def run(clf, x, y, *budget, only=None, log=None, **settings):
+            calls.append((kind, settings))
+            return np.array(x, copy=True)
+        run.__signature__ = __import__("inspect").signature(function)
+        return run
+    table = {kind: dataclasses.replace(entry, function=recorder(kind, entry.function))
+             for kind, entry in attacks.ATTACKS.items()}
+    monkeypatch.setattr(suite_module, "ATTACKS", table)
+    monkeypatch.setattr(attacks, "ATTACKS", table)
+    monkeypatch.setattr(attacks, "carlini_wagner_l2_details", lambda clf, x, y, log=None, **kw: (
+        calls.append(("cw", kw)) or attacks.CWDetails(np.array(x), np.zeros(len(x), bool), np.zeros(len(x)),
+                                                      np.zeros(len(x)), np.zeros(len(x)))))
+    monkeypatch.setattr(attacks, "iterates", lambda fn, clf, x, y, eps, delta, iterations, log=None, **kw: (
+        calls.append((fn.__name__, dict(kw, delta=delta, iterations=iterations)))
+        or attacks.Iterates(np.array(x), np.array(x))))
+    nets = {"cnn4": Classifier(cnn4(seed=0)), "fc2": Classifier(fc2(seed=0)), "fc10": Classifier(fc10(seed=0))}
+    x = np.full((2, 28, 28), 0.5, np.float32)
+    planned = _planned_attacks()
+    assert len(planned) > 100
+    for key, spec in planned:
+        calls.clear()
+        clf = nets[spec.model.arch]
+        run_attack(clf, x, clf.predict(x), spec, source=clf)     # correct when clean: every attack runs
+        assert calls, key
+        settings = dict(spec.settings)
+        if spec.attack == "worst_case":
+            names = settings.pop("suite")
+            assert [k for k, _ in calls] == [n.partition("/")[0] for n in names], key
+        for name, value in settings.items():
+            arrived = [got[name] for _, got in calls if name in got]
+            assert arrived and all(v == value for v in arrived), f"{key}: {name}={value!r} arrived as {arrived}"
+
+
+def test_the_restarts_cell_runs_apgd_with_five_restarts():
+    """The budget check's third cell runs APGD-CE with 5 restarts, each a new random start:
+    on an example no start can fool (eps = 0 leaves it where it is) every restart runs in
+    full, so the network sees five times the forward passes of one restart."""
+    from sparsenet.models import Classifier, fc2
+    from sparsenet.repro.plan import plan
+    from sparsenet.repro.runner import run_attack
+    from sparsenet.repro.settings import Settings
+    jobs = dict(plan("adaptive", Settings()))
+    spec = jobs["adaptive/cnn4/frontend/budget/restarts"]
+    assert spec.setting("restarts") == 5 and spec.setting("iterations") == 100
+    clf = Classifier(fc2(seed=0))
+    x = np.full((1, 28, 28), 0.5, np.float32)
+    y = clf.predict(x)
+    passes = []
+    forward = clf.forward
+    clf.forward = lambda x_: passes.append(len(x_)) or forward(x_)
+    small = attack_spec(spec.model, "apgd-ce", 0.0, restarts=5, iterations=3, rng=0)
+    run_attack(clf, x, y, small)
+    five = len(passes)
+    passes.clear()
+    run_attack(clf, x, y, attack_spec(spec.model, "apgd-ce", 0.0, restarts=1, iterations=3, rng=0))
+    assert five > 1 and five - 1 == 5 * (len(passes) - 1)          # the clean check once, then 5 restarts

@@ -6,6 +6,7 @@ from sparsenet import attacks, data
 from sparsenet.models import prune
 from sparsenet.layers import Dense, ReLU
 from sparsenet.models import Classifier, Sequential, cnn4, fc2
+from sparsenet.parallel import DataParallel
 from sparsenet.frontend import Sparsifier, operators
 from sparsenet.theory import (certified_radius, gammas, high_snr_fraction, layer_bounds, linear_distortions,
                               measured_layer_perturbations)
@@ -209,6 +210,21 @@ def test_theorem1_high_snr_fraction_rises_towards_one():
     assert all(b >= a - 0.02 for a, b in zip(shares, shares[1:]))   # monotone up to Monte-Carlo noise
     # MC std at M x trials = 4,000 neurons is under 0.01; the largest N is essentially all high SNR.
     assert shares[0] < 0.8 and shares[-1] > 0.995
+
+
+@pytest.mark.parametrize("wrap", [Classifier, DataParallel], ids=["Classifier", "DataParallel"])
+def test_theorem2_reads_the_network_of_a_classifier_without_front_end(wrap):
+    """layer_bounds, gammas, the measured perturbations and the certified radius of a
+    Classifier (or DataParallel) without front end are those of its network."""
+    rng = np.random.default_rng(4)
+    net = cnn4(seed=1, dtype=np.float64)
+    clf = wrap(net)
+    x, y = rng.random((4, 28, 28)), rng.integers(0, 10, 4)
+    np.testing.assert_array_equal(layer_bounds(clf, 0.1), layer_bounds(net, 0.1))
+    np.testing.assert_array_equal(gammas(clf), gammas(net))
+    np.testing.assert_array_equal(measured_layer_perturbations(clf, x, x + 0.01),
+                                  measured_layer_perturbations(net, x, x + 0.01))
+    np.testing.assert_array_equal(certified_radius(clf, x, y), certified_radius(net, x, y))
 
 
 def test_theory_rejects_bad_input():

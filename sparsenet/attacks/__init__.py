@@ -17,14 +17,18 @@ size. ``evaluate`` re-predicts what an attack returns and checks its budget.
     suite      ``worst_case`` over a suite, transfer, random-sign noise
 """
 from .autopgd import apgd, apgd_targeted, checkpoints, dlr_loss
-from .common import check_inputs, evaluate, loss_gradient, margin, project, with_gradient
-from .cw import carlini_wagner_l2
-from .gradient import fgsm, iterative_fgsm, mi_fgsm, pgd
+from .checks import Check, Diagnosis, diagnose
+from .common import (check_inputs, check_settings, evaluate, loss_gradient, margin, project, robust,
+                     with_gradient)
+from .cw import CWDetails, carlini_wagner_l2, carlini_wagner_l2_details
+from .gradient import Iterates, fgsm, iterates, iterative_fgsm, mi_fgsm, pgd
 from .linear import locally_linear
 from .square_attack import square
-from .suite import Attack, WorstCase, build_suite, default_names, default_suite, random_sign, transfer, worst_case
+from .suite import (ATTACKS, Attack, WorstCase, build_suite, default_names, default_suite, make, random_sign,
+                    transfer, worst_case)
 
-__all__ = ["apgd", "apgd_targeted", "checkpoints", "dlr_loss", "check_inputs", "evaluate", "loss_gradient",
-           "margin", "project", "with_gradient", "carlini_wagner_l2", "fgsm", "iterative_fgsm", "mi_fgsm", "pgd",
-           "locally_linear", "square", "Attack", "WorstCase", "build_suite", "default_names", "default_suite", "random_sign", "transfer",
-           "worst_case"]
+__all__ = ["apgd", "apgd_targeted", "checkpoints", "dlr_loss", "Check", "Diagnosis", "diagnose", "check_inputs",
+           "check_settings", "evaluate", "loss_gradient", "margin", "project", "robust", "with_gradient", "CWDetails",
+           "carlini_wagner_l2", "carlini_wagner_l2_details", "Iterates", "fgsm", "iterates", "iterative_fgsm",
+           "mi_fgsm", "pgd", "locally_linear", "square", "ATTACKS", "Attack", "WorstCase", "build_suite",
+           "default_names", "default_suite", "make", "random_sign", "transfer", "worst_case"]

@@ -31,7 +31,8 @@ import numpy as np
 
 from ..losses import cross_entropy
 from ..models import predictions
-from .common import batches, check_inputs, margin, project, selected, two_class
+from ..progress import Progress, stderr
+from .common import batches, check_inputs, check_settings, margin, project, selected, two_class
 
 LOSSES = ("ce", "dlr", "dlr-targeted", "margin")
 DLR_EPS = 1e-12        # keeps the DLR scale away from 0, as published
@@ -128,7 +129,7 @@ def _per_example_ce(logits, y):
 
 # -- the attack ----------------------------------------------------------------------------
 def apgd(clf, x, y, eps, iterations=100, loss="ce", restarts=1, rho=0.75, rng=None, batch_size=500,
-         targets=None, only=None):
+         targets=None, only=None, log=stderr):
     """APGD (ℓ∞) with ``loss`` in ("ce", "dlr", "dlr-targeted", "margin"); see the module.
 
     ``targets`` (n,) target classes for "dlr-targeted". ``restarts``: further runs, each
@@ -136,9 +137,11 @@ def apgd(clf, x, y, eps, iterations=100, loss="ce", restarts=1, rho=0.75, rng=No
     Generator; every random start is drawn for the whole set at once, so nothing depends
     on the batch size or on ``only`` (attack just these examples, see
     ``common.selected``). Returns the adversarial images; examples misclassified when
-    clean, or not selected, are returned unchanged.
+    clean, or not selected, are returned unchanged. ``log``: progress lines (None: silent).
     """
-    x, y = check_inputs(clf, x, y, eps, iterations=iterations)
+    x, y = check_inputs(clf, x, y, eps)
+    s = check_settings(iterations=iterations, restarts=restarts, rho=rho, rng=rng, batch_size=batch_size)
+    iterations, restarts, rho, batch_size = s["iterations"], s["restarts"], s["rho"], s["batch_size"]
     if loss not in LOSSES:
         raise ValueError(f"unknown APGD loss {loss!r}; choose from {LOSSES}")
     if (targets is None) != (loss != "dlr-targeted"):
@@ -149,16 +152,13 @@ def apgd(clf, x, y, eps, iterations=100, loss="ce", restarts=1, rho=0.75, rng=No
         if (targets.shape != y.shape or not np.issubdtype(targets.dtype, np.integer)
                 or (targets[chosen] == y[chosen]).any() or targets.min() < 0 or targets.max() >= clf.n_logits):
             raise ValueError("targets must hold one class per example, each different from its label")
-    if not (isinstance(restarts, (int, np.integer)) and restarts >= 1):
-        raise ValueError(f"restarts must be an integer >= 1, got {restarts!r}")
-    if not 0 < rho <= 1:
-        raise ValueError(f"rho must be in (0, 1], got {rho}")
-    rng = np.random.default_rng(rng)
+    rng = np.random.default_rng(s["rng"])
     out = x.copy()
     robust = np.zeros(len(x), bool)
     robust[chosen] = clf.predict(x[chosen], batch_size) == y[chosen]
     best_loss = np.full(len(x), -np.inf)
-    for _ in range(restarts):
+    report = Progress(f"APGD-{loss.upper()}", restarts * len(chosen), log, "images")
+    for r in range(restarts):
         t = rng.uniform(-1, 1, size=x.shape)           # for every example: batch-size independent
         idx = np.flatnonzero(robust)
         for b in batches(len(idx), batch_size):
@@ -169,6 +169,8 @@ def apgd(clf, x, y, eps, iterations=100, loss="ce", restarts=1, rho=0.75, rng=No
             out[i[keep]] = x_adv[keep]
             best_loss[i[keep]] = f_best[keep]
             robust[i[fooled]] = False
+            report.update(r * len(chosen) + b.stop, f"{int(robust[chosen].sum()):,} still robust")
+    report.finish()
     return out
 
 
@@ -226,17 +228,19 @@ def _apgd_run(clf, x, y, eps, iterations, loss, rho, t, target, trace=None):
     return np.where(fooled[:, None, None], found, x_best), fooled, f_best
 
 
-def apgd_targeted(clf, x, y, eps, iterations=100, n_targets=9, rng=None, batch_size=500, only=None, log=None):
+def apgd_targeted(clf, x, y, eps, iterations=100, n_targets=9, rng=None, batch_size=500, only=None, log=stderr):
     """APGD-T: APGD on the targeted DLR loss, once per target class, the targets being
     the ``n_targets`` highest-scoring wrong classes at the clean input (AutoAttack's
     order: the runner-up first). Each target runs only on the examples still classified
-    correctly. ``rng``, ``only``: as in ``apgd``."""
-    x, y = check_inputs(clf, x, y, eps, iterations=iterations)
+    correctly. ``rng``, ``only``, ``log``: as in ``apgd``."""
+    x, y = check_inputs(clf, x, y, eps)
+    s = check_settings(iterations=iterations, n_targets=n_targets, rng=rng, batch_size=batch_size)
+    iterations, n_targets, batch_size = s["iterations"], s["n_targets"], s["batch_size"]
     if clf.n_logits < 4:
         raise ValueError(f"APGD-T needs at least 4 classes, the network has {clf.n_logits} logits")
-    if not (isinstance(n_targets, (int, np.integer)) and 1 <= n_targets <= clf.n_logits - 1):
+    if n_targets > clf.n_logits - 1:
         raise ValueError(f"n_targets must be an integer in [1, {clf.n_logits - 1}], got {n_targets!r}")
-    rng = np.random.default_rng(rng)
+    rng = np.random.default_rng(s["rng"])
     chosen = selected(only, len(x))
     ranked = np.zeros((len(x), clf.n_logits), int)
     robust = np.zeros(len(x), bool)
@@ -244,17 +248,18 @@ def apgd_targeted(clf, x, y, eps, iterations=100, n_targets=9, rng=None, batch_s
     ranked[chosen] = np.argsort(-clean_logits, axis=1, kind="stable")
     robust[chosen] = predictions(clean_logits) == y[chosen]
     out = x.copy()
+    report = Progress("APGD-T", n_targets, log, "targets")
     for k in range(1, n_targets + 1):
         if not robust.any():
             break
         # The k-th best class: for a correctly classified example the true class is first.
         targets = np.where(ranked[:, k] == y, ranked[:, 0], ranked[:, k])   # (only the robust ones matter)
         x_adv = apgd(clf, x, y, eps, iterations, "dlr-targeted", rng=rng, batch_size=batch_size,
-                     targets=targets, only=robust)
+                     targets=targets, only=robust, log=None)
         idx = np.flatnonzero(robust)
         broken = idx[clf.predict(x_adv[idx], batch_size) != y[idx]]
         out[broken] = x_adv[broken]
         robust[broken] = False
-        if log:
-            log(f"  APGD-T target {k}/{n_targets}: {100 * robust[chosen].mean():.2f}% of those attacked still robust")
+        report.update(k, f"{int(robust[chosen].sum()):,} of {len(chosen):,} still robust")
+    report.finish()
     return out

@@ -18,8 +18,8 @@ from ..models import predictions
 
 
 # -- arguments -------------------------------------------------------------------------
-def check_inputs(clf, x, y, eps=0.0, delta=None, iterations=1):
-    """Validate an attack's arguments; returns (x, y) as arrays."""
+def check_inputs(clf, x, y, eps=0.0):
+    """Validate an attack's images, labels and budget; returns (x, y) as arrays."""
     x, y = np.asarray(x), np.asarray(y)
     if x.ndim != 3 or x.shape[1:] != clf.net.input_shape:
         raise ValueError(f"x must have shape (n, {', '.join(map(str, clf.net.input_shape))}), got {x.shape}")
@@ -33,10 +33,6 @@ def check_inputs(clf, x, y, eps=0.0, delta=None, iterations=1):
     if not np.issubdtype(y.dtype, np.integer) or (y.size and (y.min() < 0 or y.max() >= n_classes)):
         raise ValueError(f"labels must be integers in [0, {n_classes - 1}]")
     check_eps(eps)
-    if delta is not None and not (_is_real(delta) and delta > 0):
-        raise ValueError(f"delta (step size) must be a number > 0, got {delta!r}")
-    if not _is_real(iterations) or int(iterations) != iterations or iterations < 1:
-        raise ValueError(f"iterations must be a positive integer, got {iterations!r}")
     return x, y
 
 
@@ -49,6 +45,69 @@ def check_eps(eps):
 
 def _is_real(v):
     return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
+def _count(name, v):
+    if not _is_real(v) or not np.isfinite(v) or int(v) != v or v < 1:
+        raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    return int(v)
+
+
+def _positive(name, v):
+    if not _is_real(v) or not np.isfinite(v) or v <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
+    return float(v)
+
+
+def _non_negative(name, v):
+    if not _is_real(v) or not np.isfinite(v) or v < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+    return float(v)
+
+
+def _share(name, v):
+    if not _is_real(v) or not 0 < v <= 1:
+        raise ValueError(f"{name} must be a number in (0, 1], got {v!r}")
+    return float(v)
+
+
+def _flag(name, v):
+    if not isinstance(v, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {v!r}")
+    return bool(v)
+
+
+def _seed(name, v):
+    if v is None or isinstance(v, (np.random.Generator, np.random.SeedSequence)):
+        return v
+    if isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 0:
+        return int(v)
+    raise ValueError(f"{name} must be None, an integer >= 0 or a numpy Generator, got {v!r}")
+
+
+# Every setting an attack of this package takes, by its name, and how it is checked (and
+# normalised: 2.0 iterations are 2). The attacks check their settings with ``check_settings``
+# when called, and ``suite.make`` when it builds an attack, so a bad budget fails at once.
+SETTINGS = {
+    "iterations": _count, "restarts": _count, "queries": _count, "n_targets": _count,
+    "binary_steps": _count, "max_iterations": _count, "batch_size": _count, "steps_per_eps": _count,
+    "delta": _positive, "lr": _positive, "initial_const": _positive,
+    "mu": _non_negative, "confidence": _non_negative,
+    "rho": _share, "p_init": _share,
+    "stop_on_success": _flag, "abort_early": _flag,
+    "rng": _seed,
+}
+
+
+def check_settings(**settings):
+    """The settings, each checked by its rule in ``SETTINGS`` (ValueError naming it when
+    bad) and normalised; returned in the order given."""
+    out = {}
+    for name, value in settings.items():
+        if name not in SETTINGS:
+            raise ValueError(f"unknown attack setting {name!r}")
+        out[name] = SETTINGS[name](name, value)
+    return out
 
 
 def batches(n, batch_size):
@@ -138,10 +197,17 @@ def evaluate(clf, x, y, x_adv, eps=None, batch_size=1000, tol=1e-6):
     nothing an attack returns is trusted).
 
     Raises ValueError if x_adv has another shape, is not floating point, leaves [0, 1]
-    or (with ``eps``) the ℓ∞ ball of radius eps. Returns n, clean_accuracy,
-    robust_accuracy (over ALL examples), success_rate (over the examples classified
-    correctly when clean), mean_linf, mean_l2, and ``correct``, the per-example
-    correctness on x_adv (what a worst case over several attacks combines).
+    or (with ``eps``) the ℓ∞ ball of radius eps. Returns a dict:
+
+    * ``robust_accuracy``: the share of ALL n examples classified correctly both clean and
+      on x_adv (AutoAttack's and RobustBench's definition; the one number to quote);
+    * ``adversarial_accuracy``: the plain accuracy on x_adv, whatever the clean prediction
+      (what the paper's tables report; it can exceed ``robust_accuracy`` when an attack
+      moves a misclassified image back to its class);
+    * ``clean_accuracy``; ``success_rate``: the share of the clean-correct examples that
+      x_adv misclassifies; ``n``; ``mean_linf`` and ``mean_l2`` of x_adv - x;
+    * per example: ``clean`` (correct on x) and ``correct`` (correct on x_adv); an example
+      is robust when both hold (``robust(result)``).
     """
     x, y, x_adv = np.asarray(x), np.asarray(y), np.asarray(x_adv)
     if x.ndim < 2 or len(x) == 0:
@@ -164,8 +230,15 @@ def evaluate(clf, x, y, x_adv, eps=None, batch_size=1000, tol=1e-6):
     if eps is not None and linf.max() > eps + tol:
         raise ValueError(f"adversarial images leave the ℓ∞ ball: max |δ| = {linf.max():.6g} > ε = {eps}")
     clean = clf.predict(x, batch_size) == y
-    robust = clf.predict(x_adv, batch_size) == y
-    return {"n": int(len(x)), "clean_accuracy": float(clean.mean()), "robust_accuracy": float(robust.mean()),
-            "success_rate": float((~robust[clean]).mean()) if clean.any() else 0.0,
+    correct = clf.predict(x_adv, batch_size) == y
+    return {"n": int(len(x)), "clean_accuracy": float(clean.mean()),
+            "robust_accuracy": float((clean & correct).mean()), "adversarial_accuracy": float(correct.mean()),
+            "success_rate": float((~correct[clean]).mean()) if clean.any() else 0.0,
             "mean_linf": float(linf.mean()), "mean_l2": float(np.sqrt((d ** 2).sum(axis=1)).mean()),
-            "correct": robust}
+            "clean": clean, "correct": correct}
+
+
+def robust(result):
+    """Per example, from an ``evaluate`` result (or its JSON copy): classified correctly
+    both clean and on the adversarial image."""
+    return np.asarray(result["clean"], bool) & np.asarray(result["correct"], bool)

@@ -1,16 +1,17 @@
 """Carlini & Wagner's l2 attack (2017), untargeted, on logits (Appendix B.3, Figure 7)."""
 from __future__ import annotations
 
-import time
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..models import predictions
-from .common import batches, check_inputs, two_class
+from ..progress import Progress, stderr
+from .common import batches, check_inputs, check_settings, selected, two_class
 
 
 def carlini_wagner_l2(clf, x, y, confidence=0.0, lr=1e-2, initial_const=1e-3, binary_steps=9,
-                      max_iterations=1000, abort_early=True, batch_size=500, log=None):
+                      max_iterations=1000, abort_early=True, batch_size=500, only=None, log=stderr):
     """Carlini & Wagner's ℓ2 attack (2017), untargeted, on logits.
 
     x_adv = (tanh(w) + 1) / 2; minimise ||x_adv - x||_2^2 + c f(x_adv) with
@@ -20,28 +21,54 @@ def carlini_wagner_l2(clf, x, y, confidence=0.0, lr=1e-2, initial_const=1e-3, bi
     every max_iterations/10 steps). Through a front end the paper uses BPDA (App. B.3):
     build the classifier's front end with ``gradient="bpda"`` for that.
 
-    Returns (x_adv, info): each example's smallest-ℓ2 successful adversarial (x itself
-    where none was found), and per-example arrays ``success``, ``l2``, ``linf``, ``const``.
+    Returns each example's smallest-ℓ2 successful adversarial (x itself where none was
+    found, and for examples not selected by ``only``). ``carlini_wagner_l2_details`` runs
+    the same search and also returns, per example, whether it succeeded, the distances and
+    the constant c.
     """
+    return carlini_wagner_l2_details(clf, x, y, confidence, lr, initial_const, binary_steps, max_iterations,
+                                     abort_early, batch_size, only, log).x_adv
+
+
+@dataclass
+class CWDetails:
+    """What ``carlini_wagner_l2_details`` found, per example: ``x_adv`` (as
+    ``carlini_wagner_l2`` returns it), ``success``, the ``l2`` and ``linf`` distances of
+    x_adv from x (0 where no adversarial was found) and ``const``, the smallest c that
+    succeeded (NaN where none did)."""
+    x_adv: np.ndarray
+    success: np.ndarray
+    l2: np.ndarray
+    linf: np.ndarray
+    const: np.ndarray
+
+
+def carlini_wagner_l2_details(clf, x, y, confidence=0.0, lr=1e-2, initial_const=1e-3, binary_steps=9,
+                              max_iterations=1000, abort_early=True, batch_size=500, only=None, log=stderr):
+    """``carlini_wagner_l2`` with what it found per example: a ``CWDetails``."""
     x, y = check_inputs(clf, x, y)
-    if binary_steps < 1 or max_iterations < 1 or lr <= 0 or initial_const <= 0:
-        raise ValueError("binary_steps and max_iterations must be >= 1, lr and initial_const > 0")
-    out = x.copy()
-    info = {"success": np.zeros(len(x), bool), "l2": np.zeros(len(x)), "linf": np.zeros(len(x)),
-            "const": np.full(len(x), np.nan)}
-    start = time.perf_counter()
-    for b in batches(len(x), batch_size):
-        xa, found, l2, c = _cw_batch(clf, x[b], y[b], confidence, lr, initial_const, binary_steps,
-                                     max_iterations, abort_early, log, start)
-        out[b] = np.where(found[:, None, None], xa, x[b])
-        d = (out[b] - x[b]).reshape(len(xa), -1).astype(np.float64)
-        info["success"][b], info["const"][b] = found, c
-        info["l2"][b] = np.sqrt((d ** 2).sum(axis=1))
-        info["linf"][b] = np.abs(d).max(axis=1)
-    return out, info
+    s = check_settings(confidence=confidence, lr=lr, initial_const=initial_const, binary_steps=binary_steps,
+                       max_iterations=max_iterations, abort_early=abort_early, batch_size=batch_size)
+    idx = selected(only, len(x))
+    out = CWDetails(x.copy(), np.zeros(len(x), bool), np.zeros(len(x)), np.zeros(len(x)),
+                    np.full(len(x), np.nan))
+    report = Progress("Carlini-Wagner l2", len(idx) * s["binary_steps"], log, "image-steps")
+    for b in batches(len(idx), s["batch_size"]):
+        i = idx[b]
+        xa, found, _, c = _cw_batch(clf, x[i], y[i], s["confidence"], s["lr"], s["initial_const"],
+                                    s["binary_steps"], s["max_iterations"], s["abort_early"],
+                                    lambda step: report.update((b.start + len(i) * step / s["binary_steps"])
+                                                               * s["binary_steps"]))
+        out.x_adv[i] = np.where(found[:, None, None], xa, x[i])
+        d = (out.x_adv[i] - x[i]).reshape(len(i), -1).astype(np.float64)
+        out.success[i], out.const[i] = found, c
+        out.l2[i] = np.sqrt((d ** 2).sum(axis=1))
+        out.linf[i] = np.abs(d).max(axis=1)
+    report.finish()
+    return out
 
 
-def _cw_batch(clf, x, y, kappa, lr, initial_const, binary_steps, max_iterations, abort_early, log, t0):
+def _cw_batch(clf, x, y, kappa, lr, initial_const, binary_steps, max_iterations, abort_early, step_done):
     n = len(x)
     x64 = x.astype(np.float64)
     w0 = np.arctanh((2 * x64 - 1) * (1 - 1e-6))
@@ -99,8 +126,6 @@ def _cw_batch(clf, x, y, kappa, lr, initial_const, binary_steps, max_iterations,
         upper = np.where(succeeded, np.minimum(upper, const), upper)
         lower = np.where(~succeeded, np.maximum(lower, const), lower)
         const = np.where(np.isfinite(upper), (lower + upper) / 2, const * 10)
-        if log:
-            log(f"  C&W binary step {step + 1}/{binary_steps}: {100 * np.isfinite(best_l2).mean():.1f}% "
-                f"adversarial so far ({time.perf_counter() - t0:.0f}s)")
+        step_done(step + 1)
     found = np.isfinite(best_l2)
     return best_adv, found, np.sqrt(best_l2), np.where(found, upper, np.nan)

@@ -10,10 +10,12 @@ from __future__ import annotations
 import numpy as np
 
 from ..linear_model import equivalent_linear, pair_difference
-from .common import batches, check_inputs, margin, project
+from ..progress import Progress, stderr
+from .common import batches, check_inputs, check_settings, margin, project, selected
 
 
-def locally_linear(clf, x, y, eps, mode="semi-white", iterations=1, delta=None, batch_size=200):
+def locally_linear(clf, x, y, eps, mode="semi-white", iterations=1, delta=None, batch_size=200, only=None,
+                   log=stderr):
     """The locally linear attack (Sections 3.5, 3.6) and its iterative version.
 
     Semi-white box, A_SW(x1, ε) = ε sgn(w_eq(x1)): the attacker knows the network but
@@ -29,19 +31,30 @@ def locally_linear(clf, x, y, eps, mode="semi-white", iterations=1, delta=None, 
 
     Iterative (``iterations`` > 1, step ``delta``): e_{k+1} = clip_ε(e_k + A(x + e_k, δ)),
     with x1 = x + e_k, kept in [0, 1].
+
+    ``only``: attack just these examples (``common.selected``); ``log``: progress lines.
     """
     if mode not in ("semi-white", "white"):
         raise ValueError(f"mode must be 'semi-white' or 'white', got {mode!r}")
+    x, y = check_inputs(clf, x, y, eps)
+    s = check_settings(iterations=iterations, batch_size=batch_size)
+    iterations = s["iterations"]
     if iterations > 1 and delta is None:
         raise ValueError("the iterative locally linear attack needs a step size delta")
-    x, y = check_inputs(clf, x, y, eps, delta, iterations)
+    if delta is not None:
+        delta = check_settings(delta=delta)["delta"]
     step = eps if iterations == 1 else delta
-    out = np.empty_like(x)
-    for b in batches(len(x), batch_size):
-        xb, yb, xa = x[b], y[b], x[b].copy()
+    idx = selected(only, len(x))
+    out = x.copy()
+    report = Progress("locally linear attack", len(idx), log, "images")
+    for b in batches(len(idx), s["batch_size"]):
+        i = idx[b]
+        xb, yb, xa = x[i], y[i], x[i].copy()
         for _ in range(iterations):
             xa = project(_linear_step(clf, xa, yb, step, mode), xb, eps)
-        out[b] = xa
+        out[i] = xa
+        report.update(b.stop)
+    report.finish()
     return out
 
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..models import predictions
-from .common import batches, check_inputs, margin, project, selected
+from ..progress import Progress, stderr
+from .common import batches, check_inputs, check_settings, margin, project, selected
 
 # (iteration, on the 10,000-query scale, after which p is halved once more)
 P_SCHEDULE = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
@@ -28,27 +29,50 @@ def square_size_share(p_init, i, queries):
     return p_init / 2 ** sum(it > t for t in P_SCHEDULE)
 
 
-def square(clf, x, y, eps, queries=5000, p_init=0.8, rng=None, batch_size=1000, only=None, log=None):
-    """Square Attack with ``queries`` forward passes per example at most (the start
-    included). Returns adversarial images; examples misclassified when clean, or not
-    selected by ``only`` (see ``common.selected``), are returned unchanged. ``log``, if
-    given, receives a progress line every 500 queries."""
+def square(clf, x, y, eps, queries=5000, p_init=0.8, restarts=1, rng=None, batch_size=1000, only=None,
+           log=stderr):
+    """Square Attack with ``queries`` forward passes per example and run at most (the start
+    included). ``restarts`` > 1 runs it again, from new stripes and with new draws, on the
+    examples no earlier run fooled: a random search's result hangs on its draws, and
+    another run finds some of what one run misses. Returns adversarial images (per
+    example the first misclassified point found, else the lowest margin over the runs);
+    examples misclassified when clean, or not selected by ``only`` (see
+    ``common.selected``), are returned unchanged. ``log``: progress lines (None: silent)."""
     x, y = check_inputs(clf, x, y, eps)
-    if not (isinstance(queries, (int, np.integer)) and queries >= 1):
-        raise ValueError(f"queries must be an integer >= 1, got {queries!r}")
-    if not 0 < p_init <= 1:
-        raise ValueError(f"p_init must be in (0, 1], got {p_init}")
-    rng = np.random.default_rng(rng)
-    n, h, w = x.shape
-    stripes = rng.choice(np.array([-eps, eps], x.dtype), size=(n, 1, w))
+    s = check_settings(queries=queries, p_init=p_init, restarts=restarts, rng=rng, batch_size=batch_size)
+    rng = np.random.default_rng(s["rng"])
+    n = len(x)
     best = x.copy()
     todo = selected(only, n)
-    todo = todo[clf.predict(x[todo], batch_size) == y[todo]]
-    best[todo] = project(x[todo] + stripes[todo], x[todo], eps)
-    m_best = np.full(n, -np.inf)
+    todo = todo[clf.predict(x[todo], s["batch_size"]) == y[todo]]
     fooled = np.ones(n, bool)
     fooled[todo] = False
-    _score(clf, best, y, todo, m_best, fooled, batch_size)
+    m_best = np.full(n, np.inf)
+    report = Progress("Square Attack", s["restarts"] * s["queries"], log, "queries")
+    for r in range(s["restarts"]):
+        # Draws for every example, used or not, so each example's draws depend on r and i alone.
+        stripes = rng.choice(np.array([-eps, eps], x.dtype), size=(n, 1, x.shape[2]))
+        run = np.flatnonzero(~fooled)
+        point = best.copy()
+        point[run] = project(x[run] + stripes[run], x[run], eps)
+        m_run = np.full(n, -np.inf)
+        _score(clf, point, y, run, m_run, fooled, s["batch_size"])
+        _search(clf, x, y, eps, s["queries"], s["p_init"], rng, point, m_run, fooled, s["batch_size"],
+                lambda i: report.update(r * s["queries"] + i + 1,
+                                        f"{100 * fooled[todo].mean() if len(todo) else 0:.1f}% of the "
+                                        "correctly classified examples fooled"))
+        # Keep each example's fooling point, else its lowest margin over the runs.
+        keep = run[fooled[run] | (m_run[run] < m_best[run])]
+        best[keep], m_best[keep] = point[keep], m_run[keep]
+        if fooled[todo].all():
+            break
+    report.finish()
+    return best
+
+
+def _search(clf, x, y, eps, queries, p_init, rng, best, m_best, fooled, batch_size, progress):
+    """One run's random search from the points ``best`` (margins ``m_best``), in place."""
+    n, h, w = x.shape
     for i in range(queries - 1):
         # Draws for every example, used or not: each example's draws depend on i alone.
         s = min(max(int(round(np.sqrt(square_size_share(p_init, i, queries) * h * w))), 1), h - 1)
@@ -72,10 +96,7 @@ def square(clf, x, y, eps, queries=5000, p_init=0.8, rng=None, batch_size=1000, 
         proposal = best[act]
         proposal[np.arange(len(act))[:, None, None], r, c] = patch
         _accept(clf, proposal, y, act, best, m_best, fooled, batch_size)
-        if log and (i + 2) % 500 == 0:
-            log(f"  Square: {i + 2}/{queries} queries, {100 * fooled[todo].mean() if len(todo) else 0:.1f}% "
-                "of the correctly classified examples fooled")
-    return best
+        progress(i + 1)
 
 
 def _score(clf, points, y, idx, m_best, fooled, batch_size):

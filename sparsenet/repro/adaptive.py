@@ -5,18 +5,20 @@ tell a real robustness number from an artefact of a weak or masked attack.
 
 A per-example verdict is what makes a worst case: every attack result carries
 ``correct`` (was the example still classified correctly on the attack's output?), and
-an example is robust only if it is correct under every attack run on it.
+an example is robust only if it is correct, clean and under every attack run on it.
+The checks themselves are the library's (``attacks.checks``): here they judge the cached
+numbers.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .settings import ADAPTIVE_EPS, BUDGET_ROLES, SUITES
+from ..attacks import checks
+from .settings import ADAPTIVE_EPS, BUDGET_ROLES, SQUARE_SEEDS, SUITES
 
 GRADIENT_FREE = ("square",)
 BLACK_BOX = ("transfer", "noise")
-MASKING_MARGIN = 1.0      # points by which Square may beat the gradient attacks before we flag it
-BUDGET_MARGIN = 2.0       # points by which 4x iterations or 5 restarts may still lower APGD-CE
+SQUARE_RUNS = (1, 2, 4)   # the worst case with this many Square runs of other seeds, in place of the suite's
 
 
 def paper_attack_keys(network, suffix=""):
@@ -31,13 +33,15 @@ def paper_attack_keys(network, suffix=""):
 
 
 def correct(result):
-    return np.asarray(result["correct"], bool)
+    """Per example: robust under the attack, i.e. classified correctly both clean and on
+    its output (``attacks.robust``)."""
+    return np.asarray(result["clean"], bool) & np.asarray(result["correct"], bool)
 
 
 def verdict(result):
-    """Per-example correctness on an attack's output, counting any iterate when recorded."""
+    """Per-example robustness under an attack, counting any iterate when recorded."""
     ok = correct(result)
-    return ok & correct(result["any_iterate"]) if "any_iterate" in result else ok
+    return ok & np.asarray(result["any_iterate"]["correct"], bool) if "any_iterate" in result else ok
 
 
 def paper_eps_keys(results, network, eps):
@@ -69,24 +73,31 @@ def cells(results):
     return out
 
 
+def _and(ok, others):
+    """``ok`` and, on its examples (the first ones), each verdict of ``others`` measured on
+    at least as many test images."""
+    for other in others:
+        if len(other) >= len(ok):
+            ok = ok & other[:len(ok)]
+    return ok
+
+
 def network_cells(results, base, kind, paper_keys=(), paper_eps=lambda eps: []):
     """The cells of one network evaluated like the adaptive section, from the results under
     ``base`` (``<base>/suite``, ``<base>/alone/<attack>``, ``<base>/budget/<role>``,
-    ``<base>/eps/<eps>/worst``): its worst case (the suite and the results ``paper_keys``,
-    per example), each attack alone, the budgets and accuracy against eps, where the
-    worst case at each eps takes in the results ``paper_eps(eps)``. ``kind`` names its
-    suite in ``SUITES``. A paper result measured on more test images than the suite
-    counts on the suite's images (the first ones)."""
+    ``<base>/eps/<eps>/reduced``, ``<base>/square-seed/<k>``): its worst case (the suite
+    and the results ``paper_keys``, per example), each attack alone, the budgets, the
+    reduced suite against eps (which takes in the results ``paper_eps(eps)`` at each eps)
+    and the Square seeds study. ``kind`` names its suite in ``SUITES``. A paper result
+    measured on more test images than the suite counts on the suite's images (the first
+    ones)."""
     out = {}
     suite = results.get(f"{base}/suite")
     if suite is None:
         return out
     n = suite["n"]
-    ok = correct(suite)
-    for key in paper_keys:
-        r = results.get(key)
-        if r is not None and "correct" in r and len(r["correct"]) >= len(ok):
-            ok = ok & verdict(r)[:len(ok)]
+    paper = [verdict(results[k]) for k in paper_keys if k in results and "correct" in results[k]]
+    ok = _and(correct(suite), paper)
     out[f"{base}/worst_case"] = (100 * float(ok.mean()), int(len(ok)))
     out[f"{base}/suite"] = (100 * suite["robust_accuracy"], n)
     out[f"{base}/clean"] = (100 * suite["clean_accuracy"], n)
@@ -104,29 +115,55 @@ def network_cells(results, base, kind, paper_keys=(), paper_eps=lambda eps: []):
         out[f"{base}/apgd-ce"] = (100 * min(r["robust_accuracy"] for r in ce), ce[0]["n"])
     gradient = [r for name, r in alone.items() if name not in GRADIENT_FREE + BLACK_BOX]
     if gradient:
-        ok = np.logical_and.reduce([correct(r) for r in gradient])
-        out[f"{base}/gradient_worst"] = (100 * float(ok.mean()), int(len(ok)))
+        g = np.logical_and.reduce([correct(r) for r in gradient])
+        out[f"{base}/gradient_worst"] = (100 * float(g.mean()), int(len(g)))
     for role in BUDGET_ROLES:
         r = results.get(f"{base}/budget/{role}")
         if r is not None:
             out[f"{base}/budget/{role}"] = (100 * r["robust_accuracy"], r["n"])
     for eps in ADAPTIVE_EPS:
-        paper = [k for k in paper_eps(eps) if k in results]
-        r = results.get(f"{base}/eps/{eps:g}/worst")
-        if paper:   # on all the images the paper's attack ran on
-            ok = np.logical_and.reduce([verdict(results[k]) for k in paper])
-            out[f"{base}/eps/{eps:g}/paper"] = (100 * float(ok.mean()), int(len(ok)))
-        if r is not None:   # the worst case takes the paper's attack at this eps in too
-            ok = correct(r)
-            for k in paper:
-                if len(results[k]["correct"]) >= len(ok):
-                    ok = ok & verdict(results[k])[:len(ok)]
-            out[f"{base}/eps/{eps:g}/worst"] = (100 * float(ok.mean()), int(len(ok)))
+        at = [verdict(results[k]) for k in paper_eps(eps) if k in results]
+        r = results.get(f"{base}/eps/{eps:g}/reduced")
+        if at:   # on all the images the paper's attack ran on
+            v = np.logical_and.reduce(at)
+            out[f"{base}/eps/{eps:g}/paper"] = (100 * float(v.mean()), int(len(v)))
+        if r is not None:   # the reduced suite takes the paper's attack at this eps in too
+            v = _and(correct(r), at)
+            out[f"{base}/eps/{eps:g}/reduced"] = (100 * float(v.mean()), int(len(v)))
+    out.update(square_seed_cells(results, base, ok, suite))
+    return out
+
+
+def square_seed_cells(results, base, worst, suite):
+    """How the worst case hangs on Square's random draws, on the first images the extra
+    Square runs (``<base>/square-seed/<k>``, one run each, other seeds) saw:
+    ``square-runs/<k>`` the worst case with k of those runs in place of the suite's Square
+    (k in SQUARE_RUNS); ``square-runs/suite`` the worst case itself (the suite's Square, its
+    restarts included); ``square-runs/suite+1`` and ``suite+<all>`` with one or all the
+    extra runs added; ``square-runs/move``: the points one more run of another seed takes
+    off the worst case."""
+    seeds = [results.get(f"{base}/square-seed/{k}") for k in range(1, SQUARE_SEEDS + 1)]
+    if any(r is None for r in seeds):
+        return {}
+    m = seeds[0]["n"]
+    runs = [correct(r) for r in seeds]
+    # Square runs last in every suite: the examples it broke survived everything before it.
+    before = worst[:m] | (np.asarray(suite["broken_by"][:m]) == "square")
+    out = {}
+    for k in SQUARE_RUNS:
+        v = np.logical_and.reduce([before] + runs[:k])
+        out[f"{base}/square-runs/{k}"] = (100 * float(v.mean()), m)
+    out[f"{base}/square-runs/suite"] = (100 * float(worst[:m].mean()), m)
+    one, every = worst[:m] & runs[0], np.logical_and.reduce([worst[:m]] + runs)
+    out[f"{base}/square-runs/suite+1"] = (100 * float(one.mean()), m)
+    out[f"{base}/square-runs/suite+{SQUARE_SEEDS}"] = (100 * float(every.mean()), m)
+    out[f"{base}/square-runs/move"] = (100 * float((worst[:m] & ~runs[0]).mean()), None)
     return out
 
 
 def sanity(cells_, network, paper_cells, base=None):
-    """The sanity checks for one network: a list of (check, passed, what was measured).
+    """The sanity checks (``attacks.checks``, the library's rules) for one network: a list of
+    ``attacks.checks.Check``.
 
     ``cells_`` is ``cells(results)`` (values in %); ``paper_cells`` the reproduced cells of
     the paper's tables (for single-step vs iterative). ``base``: where the network's cells
@@ -134,43 +171,32 @@ def sanity(cells_, network, paper_cells, base=None):
     other against its own ``<base>/paper_attack`` cell."""
     base = base or f"adaptive/{network}"
     get = lambda k: (cells_.get(f"{base}/{k}") or (None,))[0]     # noqa: E731
-    checks = []
-    eps_curve = [(e, get(f"eps/{e:g}/worst")) for e in ADAPTIVE_EPS if get(f"eps/{e:g}/worst") is not None]
-    if eps_curve:
-        zero = next((e for e, v in eps_curve if v == 0), None)
-        last_e, last_v = eps_curve[-1]
-        checks.append(("accuracy falls to 0 as ε grows", zero is not None,
-                       f"0% at ε = {zero:g}" if zero is not None else f"stalls at {last_v:.1f}% (ε = {last_e:g})"))
+    out = []
+    curve = [(e, get(f"eps/{e:g}/reduced")) for e in ADAPTIVE_EPS if get(f"eps/{e:g}/reduced") is not None]
+    if curve:
+        out.append(checks.falls_to_zero(curve))
     b1, b4, b5 = get("budget/base"), get("budget/iterations"), get("budget/restarts")
     if None not in (b1, b4, b5):
-        drop = max(b1 - b4, b1 - b5)
-        checks.append(("more iterations (100 → 400) or restarts (1 → 5) change little", drop <= BUDGET_MARGIN,
-                       f"APGD-CE {b1:.1f}% → {b4:.1f}% (4x the iterations), {b5:.1f}% (5 restarts)"))
+        out.append(checks.budget_changes_little(b1, b4, b5))
     if network.startswith("cnn4/"):
         d = network.split("/")[1]
-        single, iterative = paper_cells.get(f"table1/fgsm/{d}"), paper_cells.get(f"table1/pgd/{d}")
+        single, iterative, names = paper_cells.get(f"table1/fgsm/{d}"), paper_cells.get(f"table1/pgd/{d}"), ("PGD",
+                                                                                                            "FGSM")
     else:
-        single, iterative = get("paper_attack"), get("apgd-ce")
+        single, iterative, names = get("paper_attack"), get("apgd-ce"), ("APGD-CE", "the locally linear attack")
     if None not in (single, iterative):
-        checks.append(("iterative beats single-step", iterative <= single,
-                       f"{'PGD' if network.startswith('cnn4') else 'APGD-CE'} {iterative:.1f}% vs "
-                       f"{'FGSM' if network.startswith('cnn4') else 'the locally linear attack'} {single:.1f}%"))
+        out.append(checks.iterative_beats_single_step(iterative, single, names))
     white, transfer = get("gradient_worst"), get("transfer")
     if None not in (white, transfer):
-        checks.append(("white box beats transfer", white <= transfer,
-                       f"{white:.1f}% vs transfer {transfer:.1f}%"))
+        out.append(checks.white_box_beats_transfer(white, transfer))
     square = get("square")
     if None not in (white, square):
-        checks.append(("gradient-free (Square) does not beat the gradient attacks by more than a point",
-                       square >= white - MASKING_MARGIN,
-                       f"Square {square:.1f}% vs gradient attacks {white:.1f}%"
-                       + ("" if square >= white - MASKING_MARGIN else ": the gradient is masked")))
+        out.append(checks.gradient_free_does_not_win(square, white))
     noise = get("noise")
-    attacks = [v for k, v in ((k, get(k)) for k in ("square", "gradient_worst", "transfer")) if v is not None]
+    attacks = [v for v in (get(k) for k in ("square", "gradient_worst", "transfer")) if v is not None]
     if noise is not None and attacks:
-        checks.append(("random sign noise is far weaker than any attack", noise > max(attacks) + 10,
-                       f"noise {noise:.1f}% vs the weakest attack {max(attacks):.1f}%"))
-    return checks
+        out.append(checks.noise_is_far_weaker(noise, attacks))
+    return out
 
 
 def _networks(results):

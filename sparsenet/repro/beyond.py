@@ -74,7 +74,7 @@ def cells(results):
         stem, seed = _split(key)
         last = stem.rsplit("/", 1)[1]
         if last in PAPER_ATTACKS or stem == "beyond/learned-basis/pgd":
-            out[key] = (100 * r["robust_accuracy"], r["n"])
+            out[key] = (100 * r["adversarial_accuracy"], r["n"])     # the paper's metric
         elif last == "suite":
             base = stem[:-len("/suite")]
             ok = adaptive.correct(r)
@@ -94,20 +94,20 @@ def cells(results):
         out.update(adaptive.network_cells(
             results, base, kind, paper,
             lambda eps, base=base: [k for k in results if k.startswith(f"{base}/eps/{eps:g}/")
-                                    and not k.endswith("/worst")]))
+                                    and not k.endswith("/reduced")]))
         if f"{base}/ll" in out:      # for the sanity check "iterative beats single-step"
             out[f"{base}/paper_attack"] = out[f"{base}/ll"]
     return out
 
 
 def sanity(reproduced):
-    """{key: (passed, measured)} of the adaptive sanity checks on the studies' networks."""
+    """{key: (holds, measured)} of the adaptive sanity checks on the studies' networks."""
     paper_cells = {k: v[0] for k, v in reproduced.items()}
     out = {}
     for base, (_, network) in EVALUATED.items():
         if f"{base}/worst_case" in reproduced:
-            for check, passed, measured in adaptive.sanity(reproduced, network, paper_cells, base=base):
-                out[f"{base}/sanity/{check}"] = (passed, measured)
+            for check in adaptive.sanity(reproduced, network, paper_cells, base=base):
+                out[f"{base}/sanity/{check.name}"] = (check.holds, check.measured)
     return out
 
 

@@ -10,9 +10,9 @@ from ..models import PRUNE_RULES
 from ..frontend import LEARNED
 from .settings import (ADAPTIVE_EPS, BASIS_SWEEP, BUDGET_ROLES, CHANCE_MARGIN, COMBINED_L1_SWEEP, DATASET_KEY, EPS, EPS_GRID,
                        EXTENDED_SECTIONS, L1_SWEEP, LEARNED_SANITY_EPS, LEVELS, MULTICLASS_L1_SWEEP,
-                       MULTICLASS_WORST_N, RHO_SWEEP, SECTIONS, SPARSE_RULE_TEXT, STUDY_SUITE, SUITES, Settings,
-                       seeded)
-from .specs import AttackSpec
+                       MULTICLASS_WORST_N, RHO_SWEEP, SECTIONS, SPARSE_RULE_TEXT, SQUARE_SEEDS, STUDY_SUITE, SUITES,
+                       Settings, seeded)
+from .specs import attack_spec
 
 
 def choose_sparse(records, classes=2):
@@ -58,7 +58,7 @@ def sparse_setting(runner, s: Settings, study="table2"):
         records = {}
         for setting, specs in sweep_networks(s, study, ds).items():
             infos = [runner.model_info(spec) for spec in specs]
-            records[setting] = (float(np.mean([i["val_robust_accuracy"] for i in infos])),
+            records[setting] = (float(np.mean([i["val_adversarial_accuracy"] for i in infos])),
                                 float(np.mean([i["val_accuracy"] for i in infos])))
         choice[ds] = choose_sparse(records, classes=10 if study == "multiclass" else 2)
         what = "sparse network" if study == "table2" else f"{study} study's sparse network"
@@ -100,17 +100,18 @@ def plan(section, s: Settings, sparse=None, extended=False, choice=None):
                 modes = ("semi-white", "white") if defense == "frontend" else ("semi-white",)
                 for mode in modes:
                     jobs.append((seeded(f"table1/ll-{mode}/{defense}", seed, s),
-                                 AttackSpec(model, "ll", EPS, mode=mode, n_test=s.n_test)))
-                jobs.append((seeded(f"table1/fgsm/{defense}", seed, s), AttackSpec(model, "fgsm", EPS, n_test=s.n_test)))
+                                 attack_spec(model, "ll", EPS, s.n_test, mode=mode)))
+                jobs.append((seeded(f"table1/fgsm/{defense}", seed, s), attack_spec(model, "fgsm", EPS, s.n_test)))
                 for name in ("ifgsm", "mifgsm", "pgd"):
                     # The table reports the final iterate, as the attacks are defined; the same
                     # run gives the "any iterate" variant (an example counts as broken once any
                     # iterate fools the network), reported beside it. Without defense every
                     # example falls within a few steps, so only the cheaper "any iterate"
                     # (stop_on_success) is run: the two differ by a handful of examples there.
-                    jobs.append((seeded(f"table1/{name}/{defense}", seed, s), AttackSpec(
-                        model, name, EPS, delta=EPS / 20, iterations=s.iterations, n_test=s.n_test, seed=seed,
-                        stop_on_success=defense == "none")))
+                    seeding = {"rng": seed} if name == "pgd" else {}
+                    jobs.append((seeded(f"table1/{name}/{defense}", seed, s), attack_spec(
+                        model, name, EPS, s.n_test, delta=EPS / 20, iterations=s.iterations,
+                        stop_on_success=defense == "none", **seeding)))
         return jobs
     if section == "table2":
         jobs = []
@@ -118,12 +119,12 @@ def plan(section, s: Settings, sparse=None, extended=False, choice=None):
             for ds in DATASET_KEY:
                 key = DATASET_KEY[ds]
                 jobs.append((seeded(f"table2/{key}/none", seed, s),
-                             AttackSpec(fc2(ds, "none", seed), "ll", EPS, n_test=s.n_test)))
+                             attack_spec(fc2(ds, "none", seed), "ll", EPS, s.n_test, mode="semi-white")))
                 jobs.append((seeded(f"table2/{key}/sparse", seed, s),
-                             AttackSpec(fc2(ds, "sparse", seed), "ll", EPS, n_test=s.n_test)))
+                             attack_spec(fc2(ds, "sparse", seed), "ll", EPS, s.n_test, mode="semi-white")))
                 for mode in ("semi-white", "white"):
                     jobs.append((seeded(f"table2/{key}/frontend-{mode}", seed, s),
-                                 AttackSpec(fc2(ds, "frontend", seed), "ll", EPS, mode=mode, n_test=s.n_test)))
+                                 attack_spec(fc2(ds, "frontend", seed), "ll", EPS, s.n_test, mode=mode)))
         return jobs
     if section == "sweep":
         # The sparse network for every l1 strength and pruning rule, on every seed: the
@@ -137,7 +138,7 @@ def plan(section, s: Settings, sparse=None, extended=False, choice=None):
                         spec = s.fc2(ds, "sparse", l1=l1, rule=rule, seed=seed)
                         key = f"sweep/{DATASET_KEY[ds]}/{rule}/{l1:g}"
                         jobs.append((seeded(f"{key}/clean", seed, s), spec))
-                        jobs.append((seeded(f"{key}/ll", seed, s), AttackSpec(spec, "ll", EPS, n_test=s.n_test)))
+                        jobs.append((seeded(f"{key}/ll", seed, s), attack_spec(spec, "ll", EPS, s.n_test, mode="semi-white")))
         return jobs
     if section == "levels":
         # Evidence for the wavelet level of the front end (Section 3.1's take-away: coarser
@@ -148,11 +149,12 @@ def plan(section, s: Settings, sparse=None, extended=False, choice=None):
         for level in LEVELS:
             cnn = s.cnn4("frontend", level=level)
             jobs.append((f"levels/cnn4/{level}/clean", cnn))
-            jobs.append((f"levels/cnn4/{level}/pgd", AttackSpec(cnn, "pgd", EPS, delta=EPS / 20,
-                                                                iterations=s.iterations, n_test=n, seed=s.seed)))
+            jobs.append((f"levels/cnn4/{level}/pgd", attack_spec(cnn, "pgd", EPS, n, delta=EPS / 20,
+                                                                 iterations=s.iterations, rng=s.seed,
+                                                                 stop_on_success=True)))
             fc = s.fc2("mnist", "frontend", level=level)
             jobs.append((f"levels/fc2/{level}/clean", fc))
-            jobs.append((f"levels/fc2/{level}/ll-white", AttackSpec(fc, "ll", EPS, mode="white")))
+            jobs.append((f"levels/fc2/{level}/ll-white", attack_spec(fc, "ll", EPS, mode="white")))
         return jobs
     if section in ("fig5", "fig6"):
         ds = "mnist" if section == "fig5" else "fashion-mnist"
@@ -168,15 +170,16 @@ def plan(section, s: Settings, sparse=None, extended=False, choice=None):
             for curve, defense, mode, its in curves:
                 for eps in EPS_GRID:
                     iterative = its > 1 and eps > 0   # at ε = 0 every attack is the identity
-                    spec = AttackSpec(fc2(ds, defense, seed), "ll", eps, mode=mode, iterations=its if iterative else 1,
-                                      delta=eps / 10 if iterative else None, stop_on_success=False, n_test=s.n_test)
+                    steps = dict(iterations=its, delta=eps / 10) if iterative else {}
+                    spec = attack_spec(fc2(ds, defense, seed), "ll", eps, s.n_test, mode=mode, **steps)
                     jobs.append((seeded(f"{section}/{curve}/{eps:g}", seed, s), spec))
         return jobs
     if section == "fig7":
         jobs = []
         for defense in ("none", "frontend"):
             # Appendix B.3: BPDA identity through the front end, as the paper does.
-            jobs.append((f"fig7/{defense}", AttackSpec(s.cnn4(defense), "cw", gradient="bpda", **s.cw)))
+            jobs.append((f"fig7/{defense}", attack_spec(s.cnn4(defense), "cw", 0.0, s.cw["n_test"], "bpda",
+                                                        **s.cw["settings"])))
         return jobs
     if section == "theory":
         return [("theory/cnn4/none", s.cnn4()), ("theory/cnn4/frontend", s.cnn4("frontend")),
@@ -205,63 +208,83 @@ def adaptive_networks(s, fc2):
 
 def _adaptive_jobs(s, fc2):
     """Per network: the worst case over its suite on the whole test set; each attack alone,
-    APGD-CE with more iterations and restarts, and the worst case against eps (cnn4: on the
-    first images only; fc2: on all), for the sanity checks of Carlini et al. (2019)."""
+    APGD-CE with more iterations and restarts, and the reduced suite against eps (cnn4: on
+    the first images only; fc2: on all), for the sanity checks of Carlini et al. (2019);
+    for the networks behind the front end, more Square runs with other seeds."""
     a, jobs = s.adaptive, []
     for name, (model, kind) in adaptive_networks(s, fc2).items():
         cnn = model.arch == "cnn4"
-        pgd = (lambda eps, model=model: {"paper": AttackSpec(model, "pgd", eps, delta=eps / 20, iterations=s.iterations,
-                                                              n_test=a["eps_n"], seed=s.seed, stop_on_success=False)})
+        pgd = (lambda eps, model=model: {"paper": attack_spec(model, "pgd", eps, a["eps_n"], delta=eps / 20,
+                                                               iterations=s.iterations, rng=s.seed)})
         jobs += network_jobs(f"adaptive/{name}", model, SUITES[kind], s, n_suite=s.n_test,
                              n_alone=a["sanity_n"] if cnn else s.n_test, n_eps=a["eps_n"] if cnn else a["fc2_eps_n"],
-                             paper_eps=pgd if cnn else None)   # the fc2 curves are Figures 5 and 6
+                             paper_eps=pgd if cnn else None,   # the fc2 curves are Figures 5 and 6
+                             n_seeds=(a["seeds_n"] if cnn else s.n_test) if model.has_frontend else False)
     return jobs
 
 
+def suite_settings(suite, s, queries=None, restarts=None):
+    """The settings of a worst case over ``suite`` that its attacks take: APGD's
+    iterations, APGD-T's targets, Square's queries and runs (the adaptive section's, or
+    ``queries``, ``restarts``), and the run's seed."""
+    a = s.adaptive
+    kinds = {name.partition("/")[0] for name in suite}
+    out = {"suite": tuple(suite), "rng": s.seed}
+    if any(k.startswith("apgd") for k in kinds):
+        out["iterations"] = a["iterations"]
+    if "apgd-t" in kinds:
+        out["n_targets"] = a["n_targets"]
+    if "square" in kinds:
+        out.update(queries=queries or a["queries"], restarts=restarts or a["square_restarts"])
+    return out
+
+
+def alone_spec(model, attack, n, s):
+    """One attack of a suite run by itself on the first ``n`` test images, with the
+    settings it has in the suite."""
+    kind, _, gradient = attack.partition("/")
+    settings = dict(suite_settings((attack,), s))
+    del settings["suite"]
+    return attack_spec(model, kind, EPS, n, gradient or "exact", **settings)
+
+
 def network_jobs(base, model, suite, s, n_suite, n_alone, n_eps, eps_grid=ADAPTIVE_EPS, budgets=True,
-                 paper_eps=None, suite_params=None):
+                 paper_eps=None, n_seeds=False, suite_spec=None):
     """The adaptive evaluation of one network, its jobs keyed under ``base``: the worst case
-    over ``suite`` on the first ``n_suite`` test images (``<base>/suite``); each attack alone
-    and (``budgets``) APGD-CE with more iterations and restarts on the first ``n_alone``;
-    and the worst case against eps on the first ``n_eps`` (``<base>/eps/<eps>/worst``),
-    beside ``paper_eps(eps)`` -> {name: AttackSpec}, the paper's attacks at that eps
-    (``<base>/eps/<eps>/<name>``). ``suite_params`` replaces the worst case's parameters
-    (default: ``suite`` with the adaptive section's APGD-T targets and Square queries)."""
+    over ``suite`` on the first ``n_suite`` test images (``<base>/suite``; ``suite_spec``
+    replaces its spec); each attack alone and (``budgets``) APGD-CE with more iterations
+    and restarts on the first ``n_alone``; the reduced suite (APGD-CE and a shorter Square)
+    against eps on the first ``n_eps`` (``<base>/eps/<eps>/reduced``), beside
+    ``paper_eps(eps)`` -> {name: AttackSpec}, the paper's attacks at that eps
+    (``<base>/eps/<eps>/<name>``); and, unless ``n_seeds`` is False, Square run again
+    with ``SQUARE_SEEDS`` other seeds on the first ``n_seeds`` (``<base>/square-seed/<k>``)."""
     a, jobs = s.adaptive, []
-    common = dict(iterations=a["iterations"], seed=s.seed)
-    budget = (("n_targets", a["n_targets"]), ("queries", a["queries"]))
-    jobs.append((f"{base}/suite", AttackSpec(model, "worst_case", EPS, n_test=n_suite,
-                                             params=suite_params or (("suite", suite),) + budget, **common)))
+    jobs.append((f"{base}/suite", suite_spec or attack_spec(model, "worst_case", EPS, n_suite,
+                                                             **suite_settings(suite, s))))
     for attack in suite + ("noise",):
-        kind_, _, gradient = attack.partition("/")
-        spec = dict(model=model, eps=EPS, n_test=n_alone, gradient=gradient or "exact", **common)
-        if kind_.startswith("apgd-") and kind_ != "apgd-t":
-            jobs.append((f"{base}/alone/{attack}", AttackSpec(attack="apgd", params=(("loss", kind_[5:]),), **spec)))
-        elif kind_ == "apgd-t":
-            jobs.append((f"{base}/alone/{attack}", AttackSpec(attack="apgd-t", params=budget[:1], **spec)))
-        elif kind_ == "square":
-            jobs.append((f"{base}/alone/{attack}", AttackSpec(attack="square", params=budget[1:], **spec)))
-        else:   # transfer, noise
-            jobs.append((f"{base}/alone/{attack}", AttackSpec(attack=kind_, **spec)))
+        jobs.append((f"{base}/alone/{attack}", alone_spec(model, attack, n_alone, s)))
     if budgets:
         for role, (its, restarts) in zip(BUDGET_ROLES, a["budgets"]):
-            jobs.append((f"{base}/budget/{role}", AttackSpec(
-                model, "apgd", EPS, n_test=n_alone, iterations=its, seed=s.seed,
-                params=(("loss", "ce"), ("restarts", restarts)))))
+            jobs.append((f"{base}/budget/{role}", attack_spec(model, "apgd-ce", EPS, n_alone, iterations=its,
+                                                              restarts=restarts, rng=s.seed)))
     eps_suite = tuple(x for x in suite if x.startswith("apgd-ce")) + ("square",)
     for eps in eps_grid:
-        jobs.append((f"{base}/eps/{eps:g}/worst", AttackSpec(
-            model, "worst_case", eps, n_test=n_eps, params=(("suite", eps_suite), ("queries", a["eps_queries"])),
-            **common)))
+        jobs.append((f"{base}/eps/{eps:g}/reduced", attack_spec(
+            model, "worst_case", eps, n_eps, **suite_settings(eps_suite, s, a["eps_queries"], 1))))
         for name, spec in (paper_eps(eps) if paper_eps else {}).items():
             jobs.append((f"{base}/eps/{eps:g}/{name}", spec))
+    if n_seeds is not False:
+        for k in range(1, SQUARE_SEEDS + 1):
+            jobs.append((f"{base}/square-seed/{k}", attack_spec(model, "square", EPS, n_seeds, queries=a["queries"],
+                                                                rng=s.seed + k)))
     return jobs
 
 
 def _frontend_sweep_jobs(section, s):
     """What the paper mentions but does not show on cnn4 with the front end:
-    clean accuracy, the paper's PGD and the worst case, for several rho or bases, on the
-    first 2,000 test images and 4 training epochs (the sweep belongs to --extended)."""
+    clean accuracy, the paper's PGD and the worst case over a reduced suite, for several
+    rho or bases, on the first 2,000 test images and 4 training epochs (the sweep belongs
+    to --extended)."""
     n = 100 if s.quick else 2000
     epochs = None if s.quick else 4
     values = RHO_SWEEP if section == "rho" else BASIS_SWEEP
@@ -270,11 +293,10 @@ def _frontend_sweep_jobs(section, s):
         model = s.cnn4("frontend", epochs=epochs, **({"rho": v} if section == "rho" else {"basis": v}))
         key = f"{section}/{v:g}" if section == "rho" else f"{section}/{v}"
         jobs.append((f"{key}/clean", model))
-        jobs.append((f"{key}/pgd", AttackSpec(model, "pgd", EPS, delta=EPS / 20, iterations=s.iterations, n_test=n,
-                                              seed=s.seed, stop_on_success=False)))
-        jobs.append((f"{key}/worst_case", AttackSpec(model, "worst_case", EPS, n_test=n, iterations=a["iterations"],
-                                                     seed=s.seed, params=(("suite", STUDY_SUITE),
-                                                                          ("queries", a["eps_queries"])))))
+        jobs.append((f"{key}/pgd", attack_spec(model, "pgd", EPS, n, delta=EPS / 20, iterations=s.iterations,
+                                               rng=s.seed)))
+        jobs.append((f"{key}/worst_case", attack_spec(model, "worst_case", EPS, n,
+                                                      **suite_settings(STUDY_SUITE, s, a["eps_queries"], 1))))
     return jobs
 
 
@@ -284,9 +306,7 @@ MULTICLASS_SUITE = SUITES["cnn4/none"]   # fc10 has ten logits like cnn4, and no
 
 
 def _worst_case_spec(model, suite, n, s):
-    a = s.adaptive
-    return AttackSpec(model, "worst_case", EPS, n_test=n, iterations=a["iterations"], seed=s.seed,
-                      params=(("suite", suite), ("n_targets", a["n_targets"]), ("queries", a["queries"])))
+    return attack_spec(model, "worst_case", EPS, n, **suite_settings(suite, s))
 
 
 def _sweep_jobs(s, study, ds, seeds):
@@ -317,14 +337,14 @@ def _combined_jobs(s, fc2, choice):
                 modes = ("semi-white", "white") if model.has_frontend else ("semi-white",)
                 jobs.append((seeded(f"{base}/clean", seed, s), model))
                 for mode in modes:
-                    jobs.append((seeded(f"{base}/ll-{mode}", seed, s), AttackSpec(model, "ll", EPS, mode=mode,
-                                                                                  n_test=s.n_test)))
+                    jobs.append((seeded(f"{base}/ll-{mode}", seed, s), attack_spec(model, "ll", EPS, s.n_test,
+                                                                                   mode=mode)))
                 suite = SUITES[BEYOND_SUITE[defense]]
                 if defense == "combined" and seed == s.seed:
                     jobs += network_jobs(base, model, suite, s, n_suite=s.n_test, n_alone=s.n_test,
                                          n_eps=a["fc2_eps_n"], paper_eps=lambda eps, model=model, modes=modes: {
-                                             f"paper-{m}": AttackSpec(model, "ll", eps, mode=m, n_test=a["fc2_eps_n"])
-                                             for m in modes})
+                                             f"paper-{m}": attack_spec(model, "ll", eps, a["fc2_eps_n"], mode=m)
+                                             for m in modes}, n_seeds=s.n_test)
                 else:
                     jobs.append((seeded(f"{base}/suite", seed, s), _worst_case_spec(model, suite, s.n_test, s)))
     return jobs
@@ -346,11 +366,11 @@ def _multiclass_jobs(s, choice):
             for defense, model in nets.items():
                 base = f"beyond/multiclass/{key}/{defense}"
                 jobs.append((seeded(f"{base}/clean", seed, s), model))
-                jobs.append((seeded(f"{base}/ll", seed, s), AttackSpec(model, "ll", EPS, n_test=s.n_test)))
+                jobs.append((seeded(f"{base}/ll", seed, s), attack_spec(model, "ll", EPS, s.n_test, mode="semi-white")))
                 if defense == "sparse" and seed == s.seed:
                     jobs += network_jobs(base, model, MULTICLASS_SUITE, s, n_suite=n_worst, n_alone=a["sanity_n"],
                                          n_eps=a["fc2_eps_n"], paper_eps=lambda eps, model=model: {
-                                             "paper": AttackSpec(model, "ll", eps, n_test=a["fc2_eps_n"])})
+                                             "paper": attack_spec(model, "ll", eps, a["fc2_eps_n"], mode="semi-white")})
                 else:
                     jobs.append((seeded(f"{base}/suite", seed, s), _worst_case_spec(model, MULTICLASS_SUITE, n_worst, s)))
     return jobs
@@ -365,9 +385,8 @@ def _learned_basis_jobs(s):
     model = s.cnn4("frontend", epochs=None if s.quick else 4, basis=LEARNED)
     base = "beyond/learned-basis"
     jobs = [(f"{base}/clean", model),
-            (f"{base}/pgd", AttackSpec(model, "pgd", EPS, delta=EPS / 20, iterations=s.iterations, n_test=n,
-                                       seed=s.seed, stop_on_success=False))]
+            (f"{base}/pgd", attack_spec(model, "pgd", EPS, n, delta=EPS / 20, iterations=s.iterations, rng=s.seed))]
+    suite = attack_spec(model, "worst_case", EPS, n, **suite_settings(STUDY_SUITE, s, a["eps_queries"], 1))
     jobs += network_jobs(base, model, STUDY_SUITE, s, n_suite=n, n_alone=a["eps_n"], n_eps=a["eps_n"],
-                         eps_grid=LEARNED_SANITY_EPS, budgets=False,
-                         suite_params=(("suite", STUDY_SUITE), ("queries", a["eps_queries"])))
+                         eps_grid=LEARNED_SANITY_EPS, budgets=False, suite_spec=suite)
     return jobs

@@ -15,6 +15,7 @@ import numpy as np  # noqa: E402
 
 from .. import files  # noqa: E402
 from . import adaptive  # noqa: E402
+from .settings import EPS  # noqa: E402
 
 
 def _save(fig, path):
@@ -31,7 +32,7 @@ def accuracy_vs_eps(results, section, path):
     for key, r in results.items():
         if key.startswith(section + "/"):
             _, curve, eps = key.split("@")[0].split("/")
-            curves.setdefault(curve, {}).setdefault(float(eps), []).append(100 * r["robust_accuracy"])
+            curves.setdefault(curve, {}).setdefault(float(eps), []).append(100 * r["adversarial_accuracy"])
     dataset = "MNIST 3 vs 7" if section == "fig5" else "Fashion-MNIST T-shirt vs Pullover"
     fig, ax = plt.subplots(figsize=(7, 4.8))
     styles = {"no defense": ("k", "o"), "sparse net": ("tab:green", "s"), "front end": ("tab:blue", "^")}
@@ -95,26 +96,34 @@ def paper_figures(results, folder):
 
 # -- the adaptive evaluation and the extended studies ------------------------------------
 NETWORK_LABEL = {"cnn4/none": "cnn4, no defense", "cnn4/frontend": "cnn4, front end",
-                 "fc2-mnist/none": "fc2 MNIST, no defense", "fc2-mnist/sparse": "fc2 MNIST, sparse",
+                 "fc2-mnist/none": "fc2 MNIST, no defense", "fc2-mnist/sparse": "fc2 MNIST, sparse net",
                  "fc2-mnist/frontend": "fc2 MNIST, front end", "fc2-fashion/none": "fc2 Fashion, no defense",
-                 "fc2-fashion/sparse": "fc2 Fashion, sparse", "fc2-fashion/frontend": "fc2 Fashion, front end"}
+                 "fc2-fashion/sparse": "fc2 Fashion, sparse net", "fc2-fashion/frontend": "fc2 Fashion, front end"}
+
+
+REDUCED_LABEL = "reduced suite: APGD-CE, Square 1,000 queries"   # what the accuracy-vs-ε curves run
+WORST_LABEL = "worst case, full suite (ε = 0.25)"
 
 
 def adaptive_vs_eps(results, path):
-    """Accuracy vs ε for every network of the adaptive section: the worst case against the
-    paper's attack (cnn4: PGD; fc2: the locally linear attacks of Figures 5–6, per example
-    the strongest)."""
+    """Accuracy vs ε for every network of the adaptive section: the reduced suite (APGD-CE
+    and a shorter Square) against the paper's attack (cnn4: PGD; fc2: the locally linear
+    attacks of Figures 5–6, per example the strongest), with the full suite's worst case at
+    ε = 0.25 marked."""
     cells = adaptive.cells(results)
     nets = adaptive.networks(results)
     fig, axes = plt.subplots(2, 4, figsize=(16, 7.5), sharey=True)
     for ax, net in zip(axes.ravel(), nets):
         curves = {what: sorted((float(k.split("/")[-2]), v) for k, (v, _) in cells.items()
                                if k.startswith(f"adaptive/{net}/eps/") and k.endswith("/" + what))
-                  for what in ("worst", "paper")}
-        if curves["worst"]:
-            ax.plot(*zip(*curves["worst"]), "o-", color="tab:red", label="worst case (adaptive)")
+                  for what in ("reduced", "paper")}
+        if curves["reduced"]:
+            ax.plot(*zip(*curves["reduced"]), "o-", color="tab:orange", label=REDUCED_LABEL)
         if curves["paper"]:
             ax.plot(*zip(*curves["paper"]), "s--", color="tab:blue", label="the paper's attack")
+        worst = cells.get(f"adaptive/{net}/worst_case")
+        if worst is not None:
+            ax.plot([EPS], [worst[0]], "*", color="tab:red", markersize=13, label=WORST_LABEL)
         n = next((n for k, (_, n) in cells.items() if k.startswith(f"adaptive/{net}/eps/")), None)
         ax.set(title=f"{NETWORK_LABEL.get(net, net)} (n = {n})", xlabel="ε", ylim=(-2, 102))
         ax.grid(alpha=0.3)
@@ -123,7 +132,7 @@ def adaptive_vs_eps(results, path):
     axes[0, 0].set_ylabel("accuracy (%)")
     axes[1, 0].set_ylabel("accuracy (%)")
     axes[0, 0].legend(fontsize=8)
-    fig.suptitle("Sanity check: accuracy must fall to 0 as ε grows (the worst case over APGD-CE and Square)")
+    fig.suptitle("Sanity check: accuracy must fall to 0 as ε grows (a reduced suite; the star: the full worst case)")
     fig.tight_layout()
     return _save(fig, path)
 
@@ -136,8 +145,9 @@ def adaptive_budgets(results, path):
         if key.startswith("adaptive/") and "/budget/" in key:
             net, role = key[len("adaptive/"):].split("/budget/")
             rows.setdefault(net, {})[role] = 100 * r["robust_accuracy"]
-            restarts = dict(r["spec"]["params"]).get("restarts", 1)
-            labels[role] = f"{r['spec']['iterations']} iterations × {restarts} restart{'s' if restarts > 1 else ''}"
+            settings = dict(r["spec"]["settings"])
+            restarts = settings.get("restarts", 1)
+            labels[role] = f"{settings['iterations']} iterations × {restarts} restart{'s' if restarts > 1 else ''}"
     fig, ax = plt.subplots(figsize=(10, 4.5))
     budgets = [b for b in ("base", "iterations", "restarts") if b in labels]
     width = 0.8 / max(len(budgets), 1)
@@ -163,14 +173,15 @@ def frontend_sweep(results, infos, section, path):
         return None
     if section == "rho":
         values.sort(key=float)
-    get = lambda v, what: 100 * results[f"{section}/{v}/{what}"]["robust_accuracy"] \
+    metric = {"pgd": "adversarial_accuracy", "worst_case": "robust_accuracy"}
+    get = lambda v, what: 100 * results[f"{section}/{v}/{what}"][metric[what]] \
         if f"{section}/{v}/{what}" in results else np.nan   # noqa: E731
     clean = [100 * infos[f"{section}/{v}/clean"]["test_accuracy"] for v in values]
     n = next((results[k]["n"] for k in results if k.startswith(section + "/")), None)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     x = [100 * float(v) for v in values] if section == "rho" else np.arange(len(values))
     for ys, style, label in ((clean, "o-", "clean"), ([get(v, "pgd") for v in values], "s--", "paper's PGD"),
-                             ([get(v, "worst_case") for v in values], "^-", "worst case (adaptive)")):
+                             ([get(v, "worst_case") for v in values], "^-", "worst case (reduced suite)")):
         ax.plot(x, ys, style, label=label)
     if section != "rho":
         ax.set_xticks(x, values)
@@ -186,7 +197,8 @@ def study_figures(results, infos, folder):
     """Figures of the adaptive evaluation and the extended studies whose results exist."""
     folder, out = Path(folder), []
     if any(k.startswith("adaptive/") and "/eps/" in k for k in results):
-        out.append(("Adaptive evaluation — accuracy vs ε, worst case against the paper's attack",
+        out.append(("Adaptive evaluation — accuracy vs ε: a reduced suite against the paper's attack, and the "
+                    "full worst case at ε = 0.25",
                     adaptive_vs_eps(results, folder / "adaptive_eps.png")))
     if any(k.startswith("adaptive/") and "/budget/" in k for k in results):
         out.append(("Adaptive evaluation — APGD-CE with more iterations and restarts",
@@ -199,9 +211,9 @@ def study_figures(results, infos, folder):
 
 
 def beyond_eps(cells, path):
-    """The open questions' defended networks against ε: the worst case beside the paper's
-    (locally linear) attack; the combined defense also beside each defense alone (their
-    worst cases from the adaptive section)."""
+    """The open questions' defended networks against ε: the reduced suite beside the paper's
+    (locally linear) attack, the full worst case at ε = 0.25 marked; the combined defense
+    also beside each defense alone (their reduced suites from the adaptive section)."""
     def curve(prefix, what):
         return sorted((float(k[len(prefix):].split("/")[0]), v) for k, (v, _) in cells.items()
                       if k.startswith(prefix) and k.endswith("/" + what) and "@" not in k)
@@ -211,19 +223,22 @@ def beyond_eps(cells, path):
               for ds, label in (("mnist", "MNIST 3 vs 7"), ("fashion", "Fashion"))]
     panels += [(f"fc10 {label}: sparse", f"beyond/multiclass/{ds}/sparse", {})
                for ds, label in (("mnist", "MNIST"), ("fashion", "Fashion-MNIST"))]
-    panels = [p for p in panels if curve(f"{p[1]}/eps/", "worst")]
+    panels = [p for p in panels if curve(f"{p[1]}/eps/", "reduced")]
     if not panels:
         return None
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4), sharey=True, squeeze=False)
     for ax, (title, base, alone) in zip(axes[0], panels):
-        ax.plot(*zip(*curve(f"{base}/eps/", "worst")), "o-", color="tab:red", label="worst case (adaptive)")
+        ax.plot(*zip(*curve(f"{base}/eps/", "reduced")), "o-", color="tab:orange", label=REDUCED_LABEL)
+        worst = cells.get(f"{base}/worst_case")
+        if worst is not None:
+            ax.plot([EPS], [worst[0]], "*", color="tab:red", markersize=13, label=WORST_LABEL)
         paper = curve(f"{base}/eps/", "paper")
         if paper:
             ax.plot(*zip(*paper), "s--", color="tab:blue", label="locally linear attack")
         for (label, other), color in zip(alone.items(), ("tab:green", "tab:purple")):
-            points = curve(f"{other}/eps/", "worst")
+            points = curve(f"{other}/eps/", "reduced")
             if points:
-                ax.plot(*zip(*points), ":", color=color, label=f"{label}: worst case")
+                ax.plot(*zip(*points), ":", color=color, label=f"{label}: reduced suite")
         ax.set(title=title, xlabel="ε", ylim=(-2, 102))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
@@ -235,8 +250,8 @@ def beyond_eps(cells, path):
 def beyond_figures(cells, folder):
     """The figure of the studies beyond the paper, when their results exist."""
     path = beyond_eps(cells, Path(folder) / "beyond_eps.png")
-    return [] if path is None else [("Beyond the paper — the new defenses against ε, worst case and the paper's "
-                                     "attack", path)]
+    return [] if path is None else [("Beyond the paper — the new defenses against ε: a reduced suite, the paper's "
+                                     "attack, and the full worst case at ε = 0.25", path)]
 
 
 # -- the theory section ---------------------------------------------------------------

@@ -37,6 +37,7 @@ def train_cost(spec):
 
 def attack_cost(spec):
     n = spec.n_test or 10000
-    per = {"ll": 2 * 10 if not spec.model.binary else 2, "cw": 2 * dict(spec.params).get("max_iterations", 1000)
-           * dict(spec.params).get("binary_steps", 9) / 4}.get(spec.attack, 2)
-    return ARCH_COST[spec.model.arch] * n * per * max(spec.iterations, 1) * (0.5 if spec.stop_on_success else 1)
+    per = {"ll": 2 * 10 if not spec.model.binary else 2, "cw": 2 * spec.setting("max_iterations", 1000)
+           * spec.setting("binary_steps", 9) / 4}.get(spec.attack, 2)
+    return (ARCH_COST[spec.model.arch] * n * per * spec.setting("iterations", 1)
+            * (0.5 if spec.setting("stop_on_success", False) else 1))

@@ -83,7 +83,7 @@ def reproduce(out, data_dir=None, quick=False, extended=False, only=None, seed=0
             if isinstance(spec, TrainSpec):
                 infos[key] = runner.model_info(spec)
 
-    theory = theory_results(runner, settings) if "theory" in sections else None
+    theory = theory_results(runner, settings, sparse) if "theory" in sections else None
     for section, section_jobs in jobs.items():
         record = {key: _public(results[key]) if key in results else _model_record(infos[key])
                   for key, _ in section_jobs}
@@ -147,7 +147,7 @@ def check_data(runner, settings, sections, extended, sweep):
 
 # Per-example arrays stay in the cache (the report reads them from there): in results/ they
 # made fig5.json and fig6.json 8 MB each.
-PER_EXAMPLE = ("correct", "broken_by")
+PER_EXAMPLE = ("correct", "clean", "broken_by")
 
 
 def _public(result):

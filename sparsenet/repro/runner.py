@@ -97,13 +97,13 @@ def train_network(spec: TrainSpec, datasets: Datasets, log=_stderr, matrix=None)
         # The validation split under Table 2's attack (the locally linear attack at ε = 0.25):
         # what the sparse network's setting is chosen by (plan.choose_sparse).
         if frontend is None:
-            x_adv = attacks.locally_linear(fast, x_val, y_val, SPARSE_SELECTION_EPS)
-            extra["val_robust_accuracy"] = float(np.mean(fast.predict(x_adv) == y_val))
+            x_adv = attacks.locally_linear(fast, x_val, y_val, SPARSE_SELECTION_EPS, log=None)
+            extra["val_adversarial_accuracy"] = float(np.mean(fast.predict(x_adv) == y_val))
         else:
             raw_val = data.train_val_split(raw, y, n_val, spec.seed)[2]   # the same split, before the front end
             clf = DataParallel(net, frontend)
-            x_adv = attacks.locally_linear(clf, raw_val, y_val, SPARSE_SELECTION_EPS, mode="white")
-            extra["val_robust_accuracy"] = float(np.mean(clf.predict(x_adv) == y_val))
+            x_adv = attacks.locally_linear(clf, raw_val, y_val, SPARSE_SELECTION_EPS, mode="white", log=None)
+            extra["val_adversarial_accuracy"] = float(np.mean(clf.predict(x_adv) == y_val))
     xt, yt = datasets.test_set(spec)
     meta = {"spec": as_json(spec), "history": history,
             "train_seconds": time.perf_counter() - t0,
@@ -202,9 +202,10 @@ class Runner:
             result = cache.read_json(path, log)
             if result is None:
                 return None
-            if "robust_accuracy" not in result:
+            missing = [k for k in RESULT_KEYS if k not in result]
+            if missing:
                 if log is not None:
-                    cache.move_aside(path, "no robust_accuracy in it", log)
+                    cache.move_aside(path, f"no {', '.join(missing)} in it", log)
                 return None
             if result.get("spec") == as_json(spec):
                 return result
@@ -229,63 +230,53 @@ class Runner:
         return cache.get_or_compute(path, load, run, self.log)
 
 
+# What every attack result holds (``attacks.evaluate``): a cached file without them was written
+# by another version and is computed again.
+RESULT_KEYS = ("robust_accuracy", "adversarial_accuracy", "clean", "correct")
+
+
 def run_attack(clf, x, y, spec: AttackSpec, log=None, source=None):
-    """Dispatch an AttackSpec to its function in ``attacks``; returns (x_adv, extra info).
-    ``log`` receives progress lines of the long attacks; ``source`` is the undefended
-    classifier a transfer attack crafts its adversarials on (``needs_source(spec)``)."""
-    params = dict(spec.params)
-    if spec.attack in ADAPTIVE:
-        return _run_adaptive(clf, x, y, spec, params, log, source)
-    if spec.attack == "ll":
-        x_adv = attacks.locally_linear(clf, x, y, spec.eps, mode=spec.mode, iterations=spec.iterations,
-                                       delta=spec.delta, **params)
-        return x_adv, {}
-    if spec.attack == "fgsm":
-        return attacks.fgsm(clf, x, y, spec.eps, **params), {}
-    iterative = {"ifgsm": attacks.iterative_fgsm, "pgd": attacks.pgd, "mifgsm": attacks.mi_fgsm}
-    if spec.attack in iterative:
-        if spec.attack == "pgd":
-            params.setdefault("rng", spec.seed)
-        if spec.stop_on_success:
-            return iterative[spec.attack](clf, x, y, spec.eps, spec.delta, spec.iterations,
-                                          stop_on_success=True, **params), {}
+    """Run an AttackSpec through the library (``attacks.make``, or ``attacks.worst_case``
+    over ``attacks.build_suite``), its settings passed as keyword arguments; returns
+    (x_adv, extra info). ``log`` receives progress lines of the long attacks; ``source``
+    is the undefended classifier a transfer attack crafts its adversarials on
+    (``needs_source(spec)``)."""
+    settings = dict(spec.settings)
+    if needs_source(spec):
+        if source is None:
+            raise ValueError("a transfer attack needs source=, the undefended network's classifier")
+        settings["source"] = source
+    if spec.attack == "worst_case":
+        names = settings.pop("suite")
+        result = attacks.worst_case(clf, x, y, spec.eps, attacks.build_suite(names, **settings), log=log)
+        return result.x_adv, {"broken_by": result.broken_by.tolist(), "accuracy_after": result.accuracy_after,
+                              "attack_seconds": result.seconds}
+    if spec.attack not in attacks.ATTACKS:
+        raise ValueError(f"unknown attack {spec.attack!r}")
+    kind = attacks.ATTACKS[spec.attack]
+    if spec.attack == "cw":
+        found = attacks.carlini_wagner_l2_details(clf, x, y, log=log, **settings)
+        return found.x_adv, {"cw_success": found.success.tolist(), "linf": found.linf.tolist(),
+                             "l2": found.l2.tolist()}
+    if spec.attack in ITERATIVE and not settings.get("stop_on_success", False):
         # The final iterate is the result; the same run also gives the first misclassified
         # iterates, i.e. what stop_on_success would have returned ("any iterate").
-        x_adv, x_first = iterative[spec.attack](clf, x, y, spec.eps, spec.delta, spec.iterations,
-                                                with_first_success=True, **params)
-        return x_adv, {"any_iterate": attacks.evaluate(clf, x, y, x_first, eps=spec.eps)}
-    if spec.attack == "cw":
-        x_adv, info = attacks.carlini_wagner_l2(clf, x, y, log=log, **params)
-        d = (x_adv - x).reshape(len(x), -1)
-        return x_adv, {"cw_success": info["success"].tolist(),
-                       "linf": np.abs(d).max(axis=1).tolist(),
-                       "l2": np.sqrt((d.astype(np.float64) ** 2).sum(axis=1)).tolist()}
-    raise ValueError(f"unknown attack {spec.attack!r}")
+        attacks.make(spec.attack, **settings)          # the settings checked as for any attack
+        delta, iterations = settings.pop("delta"), settings.pop("iterations")
+        run = attacks.iterates(kind.function, clf, x, y, spec.eps, delta, iterations, log=log, **settings)
+        return run.final, {"any_iterate": _any_iterate(attacks.evaluate(clf, x, y, run.first, eps=spec.eps))}
+    attack = attacks.make(spec.attack + (f"/{spec.gradient}" if kind.gradient else ""), **settings)
+    return attack(clf, x, y, spec.eps, log=log), {}
 
 
-# -- the adaptive evaluation ----------------------------------------------------------------
-ADAPTIVE = ("apgd", "apgd-t", "square", "transfer", "noise", "worst_case")
+ITERATIVE = ("ifgsm", "pgd", "mifgsm")
+
+
+def _any_iterate(result):
+    return {k: v for k, v in result.items() if k != "clean"}   # the clean verdicts are the attack's own
 
 
 def needs_source(spec: AttackSpec):
     """Whether the attack transfers adversarials from the undefended network."""
-    names = dict(spec.params).get("suite", ())
+    names = spec.setting("suite", ())
     return spec.attack == "transfer" or any(n.startswith("transfer") for n in names)
-
-
-def _run_adaptive(clf, x, y, spec, params, log, source):
-    """The attacks of the adaptive evaluation; ``params`` as ``AttackSpec.params`` holds them."""
-    names = params.get("suite", ())
-    if needs_source(spec) and source is None:
-        raise ValueError("a transfer attack needs source=, the undefended network's classifier")
-    common = dict(iterations=spec.iterations, n_targets=params.get("n_targets", 9),
-                  queries=params.get("queries", 5000), rng=spec.seed, source=source)
-    if spec.attack == "worst_case":
-        result = attacks.worst_case(clf, x, y, spec.eps, attacks.build_suite(names, **common), log=log)
-        return result.x_adv, {"broken_by": result.broken_by.tolist(), "accuracy_after": result.accuracy_after,
-                              "attack_seconds": result.seconds}
-    if spec.attack == "noise":
-        return attacks.random_sign(x, spec.eps, rng=spec.seed), {}
-    name = {"apgd": f"apgd-{params.get('loss', 'ce')}"}.get(spec.attack, spec.attack)
-    (entry,) = attacks.build_suite([name + (f"/{spec.gradient}" if name.startswith("apgd") else "")], **common)
-    return entry.run(clf, x, y, spec.eps), {}

@@ -4,7 +4,7 @@ its result carries the description (``as_json``) that made it.
 
     spec = TrainSpec("cnn4", "mnist", defense="frontend")
     net = runner.model(spec)                     # trained once, then read from the cache
-    result = runner.attack(AttackSpec(spec, "pgd", eps=0.25, delta=0.0125, iterations=80))
+    result = runner.attack(attack_spec(spec, "pgd", eps=0.25, delta=0.0125, iterations=80))
 """
 from __future__ import annotations
 
@@ -17,6 +17,10 @@ from ..frontend import LEARNED, Sparsifier
 from ..models import PRUNE_RULES
 
 DEFENSES = ("none", "frontend", "sparse", "combined")
+# What the library's training does to a spec; raised whenever a change to it changes the
+# network a spec trains (the batches, pruning's ties, H_K's ties), so that no cache hands back
+# a network of the old training as one of the new.
+TRAINING_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -32,7 +36,9 @@ class TrainSpec:
     the pruned weights held at zero); or "combined" (both: the sparse network, trained
     on front-end-sparsified images). ``basis`` "learned" is the front end in the
     principal directions of the training images (``frontend.pca_basis``): the runner
-    learns it from the spec's training images.
+    learns it from the spec's training images. ``version`` names the library's training
+    (``training.fit``, ``models.prune``, the front end's tie rule): it is part of the cache
+    key, so a network trained by another version is never read back as this one's.
     """
     arch: str
     dataset: str
@@ -53,6 +59,7 @@ class TrainSpec:
     n_train: int | None = None   # use only the first n training images (quick mode)
     val_size: int = 5000
     seed: int = 0
+    version: int = TRAINING_VERSION
 
     def __post_init__(self):
         if self.defense not in DEFENSES:
@@ -95,31 +102,40 @@ class TrainSpec:
 class AttackSpec:
     """One attack on one model over the first ``n_test`` test images.
 
-    attack: "ll" (locally linear, ``mode`` "semi-white" or "white"), "fgsm", "ifgsm",
-    "pgd", "mifgsm" or "cw". ``gradient`` is how gradients cross the front end
-    ("exact" or "bpda"). Iterative attacks stop early on success when
-    ``stop_on_success`` (never weaker, see ``attacks``).
+    ``attack``: a name of ``attacks.ATTACKS`` ("ll", "fgsm", "ifgsm", "pgd", "mifgsm", "cw",
+    "apgd-ce", "apgd-dlr", "apgd-margin", "apgd-t", "square", "transfer", "noise"), or
+    "worst_case" (its ``suite`` setting names the attacks, the other settings go to
+    ``attacks.build_suite``). ``gradient``: how gradients cross the front end ("exact",
+    "straight-through" or "bpda"). ``settings``: the attack's keyword arguments as sorted
+    (name, value) pairs (``attack_spec`` builds them), passed to the library as they are,
+    so a setting the attack does not take is an error, never ignored. An iterative attack
+    (ifgsm, pgd, mifgsm) without ``stop_on_success`` also reports, from the same run, the
+    first misclassified iterates ("any iterate").
     """
     model: TrainSpec
     attack: str
     eps: float = 0.0
-    delta: float | None = None
-    iterations: int = 1
-    mode: str = "semi-white"
-    gradient: str = "exact"
     n_test: int | None = None
-    seed: int = 0
-    stop_on_success: bool = True
-    params: tuple = ()   # extra keyword arguments as sorted (name, value) pairs
+    gradient: str = "exact"
+    settings: tuple = ()
 
     def key(self):
         return spec_hash(self)
 
+    def setting(self, name, default=None):
+        return dict(self.settings).get(name, default)
+
     @property
     def label(self):
-        extra = f" {self.mode}" if self.attack == "ll" else ""
-        its = f" x{self.iterations}" if self.iterations > 1 else ""
-        return f"{self.model.name} {self.attack}{extra}{its} eps={self.eps:g}"
+        mode = self.setting("mode")
+        extra = f" {mode}" if mode else ""
+        its = self.setting("iterations", 1)
+        return f"{self.model.name} {self.attack}{extra}{f' x{its}' if its > 1 else ''} eps={self.eps:g}"
+
+
+def attack_spec(model, attack, eps=0.0, n_test=None, gradient="exact", **settings):
+    """``AttackSpec`` with its settings given as keyword arguments."""
+    return AttackSpec(model, attack, eps, n_test, gradient, tuple(sorted(settings.items())))
 
 
 def as_json(spec):

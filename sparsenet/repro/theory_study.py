@@ -23,10 +23,11 @@ FLIP_EPS = (0.02, 0.05, 0.1, 0.15, 0.2, 0.25)               # switch flips on cn
 THEOREM1_N = (64, 256, 1024, 4096, 16384)
 
 
-def theory_results(runner, s: Settings):
-    """Theorems 1 and 2, the certified radius and switch flips, on this run's networks;
-    cached in ``<cache>/theory`` like the attacks (a dict of JSON-ready values)."""
-    models = dict(plan("theory", s))
+def theory_results(runner, s: Settings, sparse=None):
+    """Theorems 1 and 2, the certified radius and switch flips, on this run's networks (the
+    sparse fc2 is Table 2's, ``sparse``: {dataset: (l1, rule)}); cached in ``<cache>/theory``
+    like the attacks (a dict of JSON-ready values)."""
+    models = dict(plan("theory", s, sparse))
     # The key covers the settings, the networks and the grids below, so changing any recomputes.
     grids = json.dumps([THEORY_EPS, FLIP_EPS, THEOREM1_N]).encode()
     key = "-".join([spec_hash(s), hashlib.sha256(grids).hexdigest()[:8]] + [m.key()[:6] for m in models.values()])
