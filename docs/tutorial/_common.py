@@ -19,7 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from sparsenet import data, models, training  # noqa: E402
+from sparsenet import data, models, stats, training  # noqa: E402
 from sparsenet.layers import Dense, Flatten, ReLU  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -63,15 +63,20 @@ def ten_class_task(name="mnist", n_train=10000, n_test=1000):
     return tuple(out)
 
 
+# -- accuracies with their error bars ---------------------------------------------------------
+def ci(accuracy, n):
+    """An accuracy measured on n images with its 95% Wilson interval (``sparsenet.stats``),
+    as the chapters print it: '79.6% [75.8, 82.9]'."""
+    low, high = stats.accuracy_interval(accuracy, n)
+    return f"{accuracy:.1%} [{100 * low:.1f}, {100 * high:.1f}]"
+
+
 # -- training ----------------------------------------------------------------------------
 # The tutorial trains with the library: ``training.fit`` (Adam on cross-entropy plus the
-# layers' weight penalties, seeded shuffling) and measures with ``training.accuracy``.
+# layers' weight penalties, seeded shuffling; ``log=None``: no progress lines) and measures
+# with ``training.accuracy``.
 BATCH_SIZE = 64        # small batches: two epochs on 12,396 digits are enough for fc2
 LR = 1e-3
-
-
-def quiet(msg):
-    """A ``log`` for ``training.fit`` that drops its progress lines (the chapters print their own)."""
 
 
 def linear_classifier(shape=(28, 28), seed=0):
@@ -103,12 +108,12 @@ def _trained(kind, frontend_key, l1, prune_rho, seed, n_train, epochs):
         raise ValueError(f"unknown network kind {kind!r}")
     if frontend_key is not None:
         x = frontend(*frontend_key)(x)
-    training.set_penalty(net, l1=l1)
-    training.fit(net, x, y, epochs=epochs, batch_size=BATCH_SIZE, lr=LR, seed=seed, log=quiet)
+    training.set_penalty(net, l1=l1, layers=[0])     # l1 on the first layer, as the reproduction's sparse fc2
+    training.fit(net, x, y, epochs=epochs, batch_size=BATCH_SIZE, lr=LR, seed=seed, log=None)
     if prune_rho is not None:          # Section 4: prune each hidden neuron, then fine-tune with the mask fixed
         masks = [models.prune(layer, prune_rho, "neuron") for layer in net.weighted[:1]]
         training.set_penalty(net, l1=0.0)
-        training.fit(net, x, y, epochs=1, batch_size=BATCH_SIZE, lr=LR / 2, seed=seed + 1, log=quiet,
+        training.fit(net, x, y, epochs=1, batch_size=BATCH_SIZE, lr=LR / 2, seed=seed + 1, log=None,
                      after_step=lambda n: [l.params["W"].__imul__(m) for l, m in zip(n.weighted, masks)])
     return net
 
@@ -119,7 +124,8 @@ def trained(kind="fc2", frontend_args=None, l1=0.0, prune_rho=None, seed=0, n_tr
     kind : "fc2" (MNIST 3 vs 7, 784 -> 10 -> 1), "linear" (MNIST 3 vs 7, 784 -> 1) or
         "mlp" (ten MNIST classes, 784 -> 64 -> 10; 10,000 training images by default)
     frontend_args : (basis, rho) to train on H_K(x) -- the network only ever sees H_K(x)
-    l1 : l1 weight penalty during training; prune_rho : keep that share of each hidden
+    l1 : l1 penalty on the first layer's weights during training (``training.set_penalty``;
+        the full reproduction's sparse fc2 penalises that layer only); prune_rho : keep that share of each hidden
         neuron's weights after training (``models.prune(layer, rho, "neuron")``), then
         fine-tune one epoch without the penalty, the pruned weights held at zero (Section 4)
     """

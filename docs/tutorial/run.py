@@ -3,6 +3,7 @@
     python docs/tutorial/run.py               # run all chapters, rewrite outputs and figures
     python docs/tutorial/run.py --check       # run all chapters, change nothing, fail on any difference
     python docs/tutorial/run.py --chapter 3   # one chapter (repeat the option for several)
+    python docs/tutorial/run.py --notebooks   # only rewrite notebooks/*.ipynb from the chapters (no run)
 
 How a chapter is written (``NN-title.md``):
 
@@ -18,6 +19,14 @@ How a chapter is written (``NN-title.md``):
   ``--check`` figures go to a temporary folder (or ``--figures DIR``), so nothing in the
   repository changes.
 
+Notebooks: every chapter is also written as a Jupyter notebook, ``notebooks/NN-title.ipynb``
+(nbformat 4.5 JSON, written with the standard library): prose as Markdown cells, each
+```python block as a code cell carrying its ```output block as the cell's stdout, after one
+setup cell (tagged "setup") that makes ``_common`` and ``sparsenet`` importable from the
+notebooks folder. A run without ``--check`` rewrites the notebooks of the chapters it ran;
+``--notebooks`` rewrites them all from the chapter files as they are, running nothing;
+``--check`` also fails when a notebook is not what the chapter gives.
+
 Exit status 0 when every chapter ran and (with ``--check``) agreed with its text; 1 otherwise,
 with a message naming the chapter, the block and the difference.
 """
@@ -27,6 +36,7 @@ import argparse
 import contextlib
 import difflib
 import io
+import json
 import os
 import re
 import sys
@@ -37,6 +47,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
+NOTEBOOKS = HERE / "notebooks"
 FENCE = re.compile(r"^```(\w*)\s*$")
 BOLD = re.compile(r"\*\*(.+?)\*\*")
 IMAGE = re.compile(r"!\[[^\]]*\]\((figures/[^)\s]+)\)")
@@ -182,12 +193,121 @@ def run_chapter(path, check=False, figures_dir=None, log=print):
     return seconds
 
 
+# -- notebooks ---------------------------------------------------------------------------------
+LINK = re.compile(r"(!?\[[^\]]*\]\()([^)\s]+)(\))")
+SETUP = ("# Setup (not part of the chapter): make the tutorial's helpers (_common) and the\n"
+         "# library importable when this notebook runs from docs/tutorial/notebooks/.\n"
+         "import sys\n"
+         "sys.path[:0] = [\"..\", \"../../..\"]")
+
+
+def _relink(line):
+    """Links of a chapter, seen from notebooks/: a chapter's .md becomes its notebook, every
+    other relative target gets one more ../"""
+    def fix(m):
+        target = m.group(2)
+        if re.match(r"^([a-z]+:|#|/)", target):
+            return m.group(0)
+        if re.fullmatch(r"\d\d-[\w-]+\.md(#.*)?", target):
+            target = target.replace(".md", ".ipynb", 1)
+        else:
+            target = "../" + target
+        return m.group(1) + target + m.group(3)
+    return LINK.sub(fix, line)
+
+
+def _source(lines):
+    """nbformat's multi-line string: a list of lines, each but the last ending in a newline."""
+    return [line + "\n" for line in lines[:-1]] + lines[-1:]
+
+
+def notebook(text, stem):
+    """The nbformat 4.5 notebook (a dict) of a chapter's text; ``stem`` names the cell ids."""
+    cells, markdown, count = [], [], 0
+
+    def cell_id():
+        return f"{stem[:2]}-{len(cells):03d}"
+
+    def flush():
+        while markdown and not markdown[0].strip():
+            markdown.pop(0)
+        while markdown and not markdown[-1].strip():
+            markdown.pop()
+        if markdown:
+            cells.append({"cell_type": "markdown", "id": cell_id(), "metadata": {},
+                          "source": _source([_relink(line) for line in markdown])})
+        markdown.clear()
+
+    cells.append({"cell_type": "code", "id": cell_id(), "metadata": {"tags": ["setup"]},
+                  "source": _source(SETUP.split("\n")), "outputs": [], "execution_count": None})
+    segments = parse(text)
+    for i, (kind, body) in enumerate(segments):
+        if kind == "prose":
+            markdown.extend(body)
+        elif kind == "fence":
+            markdown.extend(["```" + body[0], *body[1], "```"])
+        elif kind == "python":
+            flush()
+            count += 1
+            following = [s for s in segments[i + 1:i + 3] if not (s[0] == "prose" and not "".join(s[1]).strip())]
+            out = following[0][1] if following and following[0][0] == "output" else []
+            outputs = [{"output_type": "stream", "name": "stdout", "text": [line + "\n" for line in out]}] \
+                if out else []
+            cells.append({"cell_type": "code", "id": cell_id(), "metadata": {}, "source": _source(body),
+                          "outputs": outputs, "execution_count": count})
+    flush()
+    return {"cells": cells, "nbformat": 4, "nbformat_minor": 5,
+            "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+                         "language_info": {"name": "python"},
+                         "title": text.split("\n", 1)[0].lstrip("# ").strip()}}
+
+
+def notebook_json(path):
+    """The notebook file's text for the chapter at ``path``."""
+    path = Path(path)
+    return json.dumps(notebook(path.read_text(), path.stem), indent=1, ensure_ascii=False, sort_keys=True) + "\n"
+
+
+def notebook_path(path):
+    return NOTEBOOKS / (Path(path).stem + ".ipynb")
+
+
+def write_notebook(path):
+    """Write the chapter's notebook (atomically); returns its path."""
+    target = notebook_path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".ipynb.tmp")
+    tmp.write_text(notebook_json(path))
+    os.replace(tmp, target)
+    return target
+
+
+def stale_notebook(path):
+    """None if the chapter's notebook is what the chapter gives, else what is wrong."""
+    target = notebook_path(path)
+    name = f"{target.parent.name}/{target.name}"
+    if not target.exists():
+        return f"{name} is missing (python docs/tutorial/run.py --notebooks)"
+    if target.read_text() != notebook_json(path):
+        return f"{name} is not what {Path(path).name} gives (python docs/tutorial/run.py --notebooks)"
+    return None
+
+
+def load_average():
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):      # not on every platform
+        return float("nan")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true", help="compare outputs with the files; write nothing")
     ap.add_argument("--chapter", type=int, action="append", help="run only chapter N (repeatable)")
     ap.add_argument("--figures", help="folder for the figures (default: docs/tutorial/figures, "
                                       "or a temporary folder with --check)")
+    ap.add_argument("--notebooks", action="store_true", help="only rewrite notebooks/*.ipynb from the chapter "
+                                                             "files; run nothing")
     args = ap.parse_args(argv)
     setup_path()
     found = chapters()
@@ -196,7 +316,15 @@ def main(argv=None):
         if not found:
             print(f"error: no chapter {args.chapter} in {HERE}", file=sys.stderr)
             return 2
-    start, failed = time.perf_counter(), []
+    if args.notebooks:
+        if args.check:
+            print("error: --notebooks writes the notebooks; --check runs the chapters and checks them", file=sys.stderr)
+            return 2
+        for path in found:
+            target = write_notebook(path)
+            print(f"{target.parent.name}/{target.name}: written from {path.name}")
+        return 0
+    load, start, failed = load_average(), time.perf_counter(), []
     with contextlib.ExitStack() as stack:
         figures = args.figures
         if figures is None and args.check:
@@ -204,12 +332,19 @@ def main(argv=None):
         for path in found:
             try:
                 seconds = run_chapter(path, check=args.check, figures_dir=figures)
+                if args.check:
+                    stale = stale_notebook(path)
+                    if stale:
+                        raise TutorialError(stale)
+                else:
+                    write_notebook(path)
                 print(f"{path.name}: ok ({seconds:.1f}s)", flush=True)
             except TutorialError as e:
                 failed.append(path.name)
                 print(f"{path.name}: FAILED\n{e}", flush=True)
     print(f"{len(found) - len(failed)} of {len(found)} chapters ok in {time.perf_counter() - start:.1f}s"
-          + (" (checked, nothing written)" if args.check else ""))
+          + (" (checked, nothing written)" if args.check else "")
+          + f"; 1-minute load average {load:.2f} at the start, {load_average():.2f} at the end ({os.cpu_count()} cores)")
     return 1 if failed else 0
 
 

@@ -13,5 +13,6 @@ def fgsm_linear(x, w, b, y, eps):
     Returns x_adv : (B, N), each image moved by eps along the sign of the gradient of its
     cross-entropy loss (towards the other class), clipped to [0, 1].
     Hint: for a linear model the gradient is a scalar times w; which sign does the scalar have?
+    And where a weight is exactly 0 (most of a sparse network's are), the gradient is 0.
     """
     raise NotImplementedError

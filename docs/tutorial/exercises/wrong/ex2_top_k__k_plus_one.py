@@ -1,10 +1,13 @@
-"""A deliberately wrong answer to exercise 2: ranks the coefficients by value, not magnitude."""
+"""A deliberately wrong answer: K + 1 coefficients kept.
+
+Checker says: you kept K + 1 coefficients
+"""
 import numpy as np
 
 
 def sparsify(x, A, S, K):
     c = x @ A.T
-    top = np.argsort(-c, axis=1)[:, :K]
+    top = np.argsort(-np.abs(c), axis=1, kind='stable')[:, :K + 1]
     mask = np.zeros_like(c)
     np.put_along_axis(mask, top, 1.0, axis=1)
     return np.clip((c * mask) @ S.T, 0, 1)

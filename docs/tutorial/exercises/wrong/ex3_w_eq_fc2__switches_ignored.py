@@ -1,4 +1,7 @@
-"""A deliberately wrong answer to exercise 3: every hidden unit counted, switches ignored."""
+"""A deliberately wrong answer: every hidden unit counted, switches ignored.
+
+Checker says: w_eq ignores the switches
+"""
 import numpy as np
 
 

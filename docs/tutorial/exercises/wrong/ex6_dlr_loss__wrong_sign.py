@@ -1,4 +1,7 @@
-"""A deliberately wrong answer to exercise 6: scaled by the gap to the SECOND largest logit."""
+"""A deliberately wrong answer: the sign flipped.
+
+Checker says: wrong sign
+"""
 import numpy as np
 
 
@@ -8,4 +11,4 @@ def dlr_loss(logits, y):
     others = z.copy()
     others[rows, y] = -np.inf
     ordered = -np.sort(-z, axis=1)
-    return -(z[rows, y] - others.max(axis=1)) / (ordered[:, 0] - ordered[:, 1])
+    return (z[rows, y] - others.max(axis=1)) / (ordered[:, 0] - ordered[:, 2])

@@ -1,4 +1,7 @@
-"""A deliberately wrong answer to exercise 7: l1 norms of the rows (outgoing weights) instead of the columns."""
+"""A deliberately wrong answer: l1 norms of the rows (outgoing weights) instead of the columns.
+
+Checker says: you summed rows
+"""
 import numpy as np
 
 

@@ -1,4 +1,7 @@
-"""A deliberately wrong answer to exercise 4: the difference taken the other way round."""
+"""A deliberately wrong answer: the difference taken the other way round.
+
+Checker says: wrong sign
+"""
 import numpy as np
 
 
