@@ -28,7 +28,7 @@ from sparsenet.data import DataError
 from sparsenet.repro import cache
 from sparsenet.repro.cache import CacheError
 from sparsenet.repro.reproduce import reproduce
-from sparsenet.repro.settings import EXTENDED_SECTIONS, SECTIONS
+from sparsenet.repro.sections import DEFAULT as SECTIONS, EXTENDED as EXTENDED_SECTIONS
 
 ROOT = Path(__file__).resolve().parent
 

@@ -320,15 +320,17 @@ class Sparsifier:
 
     def support(self, x):
         """M_x: boolean (B, N) mask of the K coefficients of x largest in magnitude."""
-        return self._support(self.coefficients(x))
+        return self.top_k_support(self.coefficients(x))
 
-    def _support(self, c):
-        """M_x for coefficient rows c (B, N): the class docstring's rule, in O(N) per row.
+    def top_k_support(self, c):
+        """The support of coefficient rows c (B, N), any real values: a boolean (B, N) mask of
+        the K largest |c| of each row, ties by the class docstring's rule (lower index first).
+        ``support(x)`` is ``top_k_support(coefficients(x))``, M_x.
 
-        t, the K-th largest |c| of a row, comes from a partition; every |c| > t is kept, and
-        of the |c| == t the first K - #{|c| > t} by index. Only rows with more than one |c|
-        equal to t need that count (a cumulative sum). Textbook twin:
-        ``reference.top_k_support``, a stable sort."""
+        O(N) per row: t, the K-th largest |c| of a row, comes from a partition; every |c| > t
+        is kept, and of the |c| == t the first K - #{|c| > t} by index. Only rows with more
+        than one |c| equal to t need that count (a cumulative sum). Textbook twin:
+        ``reference.top_k_support(c, K)``, a stable sort."""
         a = np.abs(c)
         # The K-th smallest of -|c|: a partition near the start of the row is over ten times
         # faster than one near its end when most of the row ties at 0 (MNIST's wavelet coefficients).
@@ -356,7 +358,7 @@ class Sparsifier:
                 and np.array_equal(last[0], x)):
             return last[1], last[2]
         c = self.coefficients(x)
-        mask = self._support(c)
+        mask = self.top_k_support(c)
         c *= mask
         r = self._maps(c.dtype).synthesis(c)
         self._last = (np.array(x, copy=True), r, mask)
@@ -368,6 +370,13 @@ class Sparsifier:
         return np.clip(r, 0, 1).reshape(len(r), *self.shape)
 
     forward = __call__
+
+    def unclipped(self, x):
+        """S M_x A x, the reconstruction from the K largest coefficients before the clip to
+        [0, 1] (Section 2), shape (B, H, W), x's dtype. Where it leaves [0, 1] the clip acts,
+        and the exact gradient is zero there (see ``vjp``)."""
+        r, _ = self._reconstruct(x)
+        return r.reshape(len(r), *self.shape).copy()
 
     # -- gradients ------------------------------------------------------------
     def vjp(self, x, g):

@@ -65,10 +65,11 @@ class Conv2D(Layer):
     column gradient g W^T is summed back into the image, one vectorized slice-add per
     kernel offset (no ``np.add.at`` over pixels); dW = cols^T g.
 
-    The batch goes through the column matrix in blocks of images (``BLOCK_BYTES``), in
-    buffers the layer keeps and reuses. With ``train=True`` the columns of the whole batch
-    are kept for dW; otherwise (attacks, evaluation) only one block exists at a time and
-    backward never needs it: the input gradient uses W alone.
+    The batch goes through the column matrix in blocks of max(1, ``BLOCK_BYTES`` // b)
+    images, b being the bytes of one image's columns (Ho Wo rows of k k C_in + 1 entries of
+    W's dtype), in buffers the layer keeps and reuses. With ``train=True`` the columns of the
+    whole batch are kept for dW; otherwise (attacks, evaluation) only one block exists at a
+    time and backward never needs it: the input gradient uses W alone.
 
     Parameters: ``W`` (k, k, C_in, C_out) and ``b`` (C_out,).
 

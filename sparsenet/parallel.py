@@ -74,8 +74,13 @@ def workers():
     return os.cpu_count() or 1
 
 
-class _OpenBLAS:
-    """The thread count, and the kernel name, of the OpenBLAS that NumPy's products run on."""
+class OpenBLAS:
+    """The thread count, and the kernel name, of the OpenBLAS that NumPy's products run on.
+
+    ``get()`` -> int, its thread count, and ``set(n)``: both None when no OpenBLAS that
+    exposes them was found (evaluation then stays serial). ``corename()`` -> bytes, the
+    kernel's name, or None. One per process: :func:`openblas`.
+    """
 
     def __init__(self):
         self.get = self.set = self.corename = None
@@ -118,18 +123,20 @@ _pool = None              # (workers, ThreadPoolExecutor)
 _held = [0, None]         # blocks inside single_threaded_blas, and the thread count to restore
 
 
-def _openblas():
+def openblas():
+    """The process's :class:`OpenBLAS` (looked up once): ``openblas().set is None`` when the
+    thread count of NumPy's BLAS cannot be set."""
     global _blas
     with _lock:
         if _blas is None:
-            _blas = _OpenBLAS()
+            _blas = OpenBLAS()
         return _blas
 
 
 def blas_kernel():
     """The name of the kernel OpenBLAS chose for this CPU (e.g. 'Haswell', 'SkylakeX'), or
     None without an OpenBLAS we can ask. ``OPENBLAS_CORETYPE`` overrides its choice."""
-    core = _openblas().corename
+    core = openblas().corename
     return core().decode() if core is not None else None
 
 
@@ -138,7 +145,7 @@ def single_threaded_blas():
     """BLAS on one thread inside the block (each of our threads then owns one core). Blocks
     may overlap (two classifiers used from two user threads): the first one in sets the
     count, the last one out restores it."""
-    blas = _openblas()
+    blas = openblas()
     if blas.set is None:
         yield
         return
@@ -242,6 +249,8 @@ class DataParallel(Classifier):
 
     The threads are the wrapper's own: a pass holds ``net`` (``Sequential.exclusive``), so
     one wrapper, like one network, serves one calling thread at a time.
+
+    ``slices`` tells how the last forward pass cut its batch.
     """
 
     def __init__(self, model, frontend=None):
@@ -259,6 +268,14 @@ class DataParallel(Classifier):
         self._train = False
         self._logits_shape = None
         self._dropout_shapes = None
+
+    @property
+    def slices(self):
+        """The slices of the batch the last forward pass ran, one per thread, in batch order:
+        ``[slice(0, B)]`` when an evaluation pass ran serially on ``net`` itself; None before
+        the first pass and after a training pass that ran serially (a network too small to
+        gain, or a BLAS whose thread count cannot be set)."""
+        return None if self._slices is None else list(self._slices)
 
     def without_frontend(self):
         if self.frontend is None:
@@ -279,14 +296,14 @@ class DataParallel(Classifier):
     def _eval_plan(self, B):
         n = workers()
         small = self.frontend is None and self.net.parameter_count() < MIN_PARAMETERS
-        if n < 2 or B < 2 * MIN_SLICE or _openblas().set is None or small:
+        if n < 2 or B < 2 * MIN_SLICE or openblas().set is None or small:
             return [(self.net, self.frontend)], [slice(0, B)]
         n = min(n, B // MIN_SLICE)
         bounds = np.linspace(0, B, n + 1).astype(int)
         return self._replicas(n), [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
 
     def _train_plan(self, B):
-        if self.net.parameter_count() < MIN_PARAMETERS or _openblas().set is None:
+        if self.net.parameter_count() < MIN_PARAMETERS or openblas().set is None:
             return [(self.net, None)], None
         bounds = np.linspace(0, B, max(1, B // TRAIN_SLICE) + 1).astype(int)
         slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]

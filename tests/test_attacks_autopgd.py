@@ -10,9 +10,15 @@ import pytest
 import sparsenet.attacks.autopgd as autopgd_module
 from helpers import mlp, numerical_grad, own_labels, rel_error
 from sparsenet import attacks
-from sparsenet.attacks.autopgd import _apgd_run, attack_loss, halve_step
+from sparsenet.attacks.autopgd import apgd_batch, attack_loss, halve_step
 from sparsenet.layers import Dense, Flatten
 from sparsenet.models import Classifier, Sequential, fc2
+
+
+def sphere_start(x, eps, seed):
+    """APGD's random start: x + ε t / ‖t‖∞ with t uniform in [-1, 1], a point of the ε-sphere."""
+    t = np.random.default_rng(seed).uniform(-1, 1, x.shape)
+    return x + eps * t / np.abs(t).reshape(len(x), -1).max(axis=1)[:, None, None]
 
 
 # -- APGD's step-size schedule ------------------------------------------------------------
@@ -56,9 +62,9 @@ def test_apgd_first_two_steps_by_hand():
     net.weighted[0].params["b"][:] = [8.0, 0.0, 0.0]
     clf = Classifier(net)
     x, y, eps = rng.random((3, 28, 28)), np.zeros(3, int), 0.03
-    t = rng.uniform(-1, 1, x.shape)
-    points, fooled, _ = _apgd_run(clf, x, y, eps, 2, "ce", 0.75, t, None)
-    assert not fooled.any()
+    t = np.random.default_rng(7).uniform(-1, 1, x.shape)          # apgd's start with rng=7
+    points = attacks.apgd(clf, x, y, eps, iterations=2, rng=7, log=None)
+    assert (clf.predict(points) == y).all()
 
     def loss_grad(p):
         logits = clf.forward(p)
@@ -84,7 +90,7 @@ def test_a_halved_step_restarts_from_the_best_point(monkeypatch):
     net.weighted[-1].params["b"][0] += 5            # a clear winner: nothing is fooled at this ε
     clf = Classifier(net)
     x, y = own_labels(clf, 6)
-    t = np.random.default_rng(0).uniform(-1, 1, x.shape)
+    start = sphere_start(x, 0.03, seed=0)
     calls = []
 
     def every_other(n_increases, *args):        # halve examples 0, 2, 4 at every checkpoint
@@ -92,8 +98,8 @@ def test_a_halved_step_restarts_from_the_best_point(monkeypatch):
         return np.arange(len(n_increases)) % 2 == 0
     monkeypatch.setattr("sparsenet.attacks.autopgd.halve_step", every_other)
     trace = []
-    _, fooled, _ = _apgd_run(clf, x, y, 0.03, 10, "ce", 0.75, t, None, trace)
-    assert not fooled.any() and len(trace) == 10
+    run = apgd_batch(clf, x, y, 0.03, iterations=10, start=start, watch=lambda *seen: trace.append(seen))
+    assert not run.fooled.any() and len(trace) == 10
     marks = attacks.checkpoints(10)[1:]
     assert len(calls) == len(marks)
     for k, (x_adv, x_best, step) in enumerate(trace):
@@ -183,8 +189,8 @@ def test_dlr_needs_enough_classes():
 def test_apgd_returns_the_misclassified_point_it_found():
     clf = Classifier(mlp(8))
     x, y = own_labels(clf, 30)
-    t = np.random.default_rng(0).uniform(-1, 1, x.shape)
-    points, fooled, _ = _apgd_run(clf, x, y, 0.05, 20, "ce", 0.75, t, None)
+    start = sphere_start(x, 0.05, seed=0)
+    points, fooled, _ = apgd_batch(clf, x, y, 0.05, iterations=20, start=start)
     assert 0 < fooled.sum() < len(x)
     np.testing.assert_array_equal(clf.predict(points) != y, fooled)
     assert np.abs(points - x).max() <= 0.05 + 1e-12
@@ -243,8 +249,8 @@ def test_apgd_counts_the_loss_increases_of_each_checkpoint_window_only(monkeypat
     monkeypatch.setattr(autopgd_module, "attack_loss", recording_loss)
     monkeypatch.setattr(autopgd_module, "halve_step", recording_halve)
     iterations = 30
-    t = np.random.default_rng(0).uniform(-1, 1, x.shape)
-    _, fooled, _ = _apgd_run(clf, x, y, 0.03, iterations, "ce", 0.75, t, None)
+    start = sphere_start(x, 0.03, seed=0)
+    _, fooled, _ = apgd_batch(clf, x, y, 0.03, iterations=iterations, start=start)
     assert not fooled.any()
     f = np.array(losses)                              # f[k]: the loss of x_k, k = 0 .. iterations
     assert f.shape == (iterations + 1, len(x))

@@ -18,6 +18,20 @@ class NoGradient(Classifier):
         raise AssertionError("the Square Attack asked for a gradient")
 
 
+class Recording(Classifier):
+    """A classifier that keeps every batch it is asked about, with the logits it answered:
+    the Square Attack queries the model through ``forward`` alone, so this is all it saw."""
+
+    def __init__(self, net):
+        super().__init__(net)
+        self.queries = []          # (images (b, 28, 28), logits (b, L)) per forward pass
+
+    def forward(self, x):
+        logits = super().forward(x)
+        self.queries.append((np.array(x, copy=True), logits.copy()))
+        return logits
+
+
 def test_square_needs_no_gradient_and_is_deterministic():
     clf = NoGradient(mlp(13))
     x, y = own_labels(clf, 8)
@@ -26,22 +40,36 @@ def test_square_needs_no_gradient_and_is_deterministic():
     assert not np.array_equal(a, attacks.square(clf, x, y, 0.1, queries=50, rng=5))
 
 
-def test_square_margins_never_increase_and_its_points_stay_in_the_ball(monkeypatch):
-    clf = Classifier(mlp(14))
+def test_square_margins_never_increase_and_its_points_stay_in_the_ball():
+    """Every point the attack queries lies in its example's ε-ball and in [0, 1]; an example
+    moves only to a point of lower margin z_y - max_{i != y} z_i (or one that fools it), so
+    it ends at the first misclassified point it was queried at, else at the lowest-margin one."""
+    clf = Recording(mlp(14))
     x, y = own_labels(clf, 10)
-    seen = []
-    accept = square_module._accept
-
-    def checked(clf_, proposal, y_, act, best, m_best, fooled, batch_size):
-        before = m_best.copy()
-        accept(clf_, proposal, y_, act, best, m_best, fooled, batch_size)
-        assert (m_best <= before).all(), "an accepted step raised a margin"
-        assert np.abs(best - x).max() <= 0.1 + 1e-12 and best.min() >= 0 and best.max() <= 1
-        seen.append(int((m_best < before).sum()))
-    monkeypatch.setattr(square_module, "_accept", checked)
-    adv = attacks.square(clf, x, y, 0.1, queries=80, rng=0)
-    assert sum(seen) > 0          # some proposals were accepted
-    # the returned points are the best ones: their margins are the recorded minima
+    eps = 0.1
+    clf.queries.clear()
+    adv = attacks.square(clf, x, y, eps, queries=80, rng=0, log=None)
+    clean, *search = clf.queries                  # first the clean images, to skip the misclassified
+    np.testing.assert_array_equal(clean[0], x)
+    seen = [[] for _ in x]                        # per example: (point, margin, fooled) in query order
+    for points, logits in search:
+        distance = np.abs(points[:, None] - x[None]).reshape(len(points), len(x), -1).max(axis=2)
+        assert (points >= 0).all() and (points <= 1).all()
+        for p, z, d in zip(points, logits, distance):
+            i, = np.flatnonzero(d <= eps + 1e-12)      # in exactly one example's ball
+            m = -margin(z[None], y[i:i + 1])[0]
+            seen[i].append((p, m, predictions(z[None])[0] != y[i]))
+    lowered = 0
+    for i, queried in enumerate(seen):
+        assert queried                            # the stripes at least
+        fooling = [p for p, _, hit in queried if hit]
+        if fooling:
+            np.testing.assert_array_equal(adv[i], fooling[0])
+        else:
+            margins = [m for _, m, _ in queried]
+            np.testing.assert_array_equal(adv[i], queried[int(np.argmin(margins))][0])
+            lowered += min(margins) < margins[0]
+    assert lowered > 0                            # some proposals were accepted
     logits = clf.forward(adv)
     assert (attacks.margin(logits, y)[clf.predict(adv) == y] < 0).all()
 
@@ -65,27 +93,22 @@ def test_square_starts_from_vertical_stripes():
 
 
 # -- the Square Attack ------------------------------------------------------------------------------
-def test_square_first_proposal_is_an_s_by_s_square_of_the_published_size(monkeypatch):
+def test_square_first_proposal_is_an_s_by_s_square_of_the_published_size():
     """The first query's square has area p_init h w = 0.8 * 784: side round(sqrt(627.2)) = 25.
     From the vertical stripes, the proposal changes full columns of exactly 25 rows, all to
     one sign (a side taken from the area without the square root, or s + 1 rows, fails)."""
     net = mlp(15)
     net.weighted[-1].params["b"][0] += 5            # a clear winner: the stripes fool nobody
-    clf = Classifier(net)
+    clf = Recording(net)
     n, eps = 8, 0.1
     x = np.full((n, 28, 28), 0.5)
     y = clf.predict(x)
-    proposals = []
-    accept = square_module._accept
-
-    def record(clf_, proposal, y_, act, best, *rest):
-        proposals.append((proposal.copy(), act.copy(), best[act].copy()))
-        return accept(clf_, proposal, y_, act, best, *rest)
-    monkeypatch.setattr(square_module, "_accept", record)
-    attacks.square(clf, x, y, eps, queries=2, rng=0)
-    assert len(proposals) == 1
-    proposal, act, old = proposals[0]
-    np.testing.assert_array_equal(act, np.arange(n))
+    clf.queries.clear()
+    attacks.square(clf, x, y, eps, queries=2, rng=0, log=None)
+    # The queries: the clean images (which are correct), the stripes, then one proposal each.
+    assert len(clf.queries) == 3
+    (old, _), (proposal, _) = clf.queries[1:]
+    assert old.shape == proposal.shape == x.shape
     for i in range(n):
         changed = np.abs(proposal[i] - old[i]) > 1e-9
         rows, cols = np.flatnonzero(changed.any(axis=1)), np.flatnonzero(changed.any(axis=0))

@@ -9,7 +9,7 @@ import scipy.fft
 
 from helpers import numerical_grad, rel_error, sample
 from sparsenet import data, reference as textbook
-from sparsenet.frontend import BASES, Sparsifier, _maps, operators, pca_basis
+from sparsenet.frontend import BASES, Sparsifier, operators, pca_basis
 
 
 CASES = [("cdf97", 1), ("cdf97", 2), ("haar", 1), ("haar", 2), ("db4", 1), ("db4", 2), ("dct", 1)]
@@ -52,14 +52,19 @@ def test_synthesis_inverts_analysis(basis, level):
 
 @pytest.mark.parametrize("basis,level", CASES)
 def test_fast_maps_equal_the_dense_operators(basis, level):
-    """Level 1 and the DCT run separably (A = A_H kron A_W), deeper levels densely; both
-    must equal A, S and their transposes."""
+    """Level 1 and the DCT are separable (A = A_H kron A_W) and run as two 28 x 28 products,
+    deeper levels densely; both must apply A, S and their transposes: c = A x, the
+    reconstruction S M_x c, and the projection A^T M_x S^T w, against the dense operators."""
     A, S = operators(basis, level, (28, 28))
-    maps = _maps(basis, level, (28, 28), np.dtype(np.float64))
-    assert maps.separable == (level == 1 or basis == "dct")
-    rows = np.random.default_rng(1).standard_normal((3, 5, 784))
-    for got, M in ((maps.analysis, A), (maps.synthesis, S), (maps.analysis_t, A.T), (maps.synthesis_t, S.T)):
-        np.testing.assert_allclose(got(rows), rows @ M.T, atol=1e-10)
+    (AH, _), (AW, _) = operators(basis, level, (28,)), operators(basis, level, (28,))
+    assert np.allclose(np.kron(AH, AW), A, atol=1e-12) == (level == 1 or basis == "dct")
+    rng = np.random.default_rng(1)
+    x, w = rng.random((3, 28, 28)), rng.standard_normal((3, 5, 784))
+    sp = Sparsifier(basis, level, rho=0.03)
+    rows, mask = x.reshape(3, 784), sp.support(x)
+    np.testing.assert_allclose(sp.coefficients(x), rows @ A.T, atol=1e-10)
+    np.testing.assert_allclose(sp.unclipped(x).reshape(3, 784), ((rows @ A.T) * mask) @ S.T, atol=1e-10)
+    np.testing.assert_allclose(sp.project(w, x), ((w @ S) * mask[:, None]) @ A, atol=1e-10)
 
 
 @pytest.mark.parametrize("basis", BASES)
@@ -101,7 +106,7 @@ def test_vjp_matches_finite_differences_when_the_support_is_fixed(basis, clippin
         x = np.clip(0.05 + 0.9 * (rng.random((2, 28, 28)) > 0.5) + 0.01 * rng.random((2, 28, 28)), 0, 1)
     else:
         x = 0.3 + 0.4 * smooth_images(2, rng)
-    r, mask = sp._reconstruct(x)
+    r, mask = sp.unclipped(x), sp.support(x)
     assert ((r < 0) | (r > 1)).any() == clipping
     g = rng.standard_normal(x.shape)
     grad = sp.vjp(x, g)
@@ -132,7 +137,7 @@ def test_exact_gradient_is_the_default_and_bpda_is_the_identity(basis):
     # Near-binary images (the clip is active somewhere), with noise so that no two coefficients tie.
     x = np.clip(0.05 + 0.9 * (rng.random((2, 28, 28)) > 0.6) + 0.01 * rng.random((2, 28, 28)), 0, 1)
     g = rng.standard_normal((2, 28, 28))
-    r, _ = Sparsifier(basis)._reconstruct(x)
+    r = Sparsifier(basis).unclipped(x)
     assert ((r < 0) | (r > 1)).any() == (basis != "haar")   # the clip mask matters (Haar never overshoots here)
     assert Sparsifier(basis).gradient == "exact"
     np.testing.assert_allclose(Sparsifier(basis).vjp(x, g), dense_vjp(basis, 1, 0.03, x, g), atol=1e-10)
@@ -153,7 +158,7 @@ def test_vjp_is_the_projection_when_nothing_clips(basis):
     rng = np.random.default_rng(4)
     sp = Sparsifier(basis, 1, rho=0.3)
     x, w = calm_images(3, rng), rng.standard_normal((3, 784))
-    r, _ = sp._reconstruct(x)
+    r = sp.unclipped(x)
     assert ((r >= 0) & (r <= 1)).all()            # the premise holds for every basis: never skipped
     np.testing.assert_allclose(sp.vjp(x, w.reshape(3, 28, 28)).reshape(3, 784), sp.project(w, x), atol=1e-10)
 
@@ -280,7 +285,7 @@ def test_support_is_the_k_largest_magnitudes_lower_index_first_on_ties(dtype):
     """The fast support (a partition and a count) is the textbook one (a stable sort)."""
     sp = Sparsifier("haar", rho=0.03)
     c = constructed_ties(np.random.default_rng(0)).astype(dtype)
-    fast = sp._support(c)
+    fast = sp.top_k_support(c)
     np.testing.assert_array_equal(fast, textbook.top_k_support(c, sp.K))
     assert (fast.sum(axis=1) == sp.K).all()
     np.testing.assert_array_equal(np.flatnonzero(fast[0]), np.arange(23))           # all zero: the first K
@@ -347,9 +352,9 @@ def test_the_three_gradients_through_the_front_end():
     x = rng.random((3, 28, 28))
     g = rng.standard_normal(x.shape)
     exact = Sparsifier()
-    r, mask = exact._reconstruct(x)
-    through = exact._project_rows(g.reshape(3, -1), mask).reshape(x.shape)      # A^T M S^T g
-    clipped = exact._project_rows(g.reshape(3, -1) * ((r >= 0) & (r <= 1)), mask).reshape(x.shape)
+    r = exact.unclipped(x)
+    through = exact.project(g, x)                                               # A^T M_x S^T g
+    clipped = exact.project(g * ((r >= 0) & (r <= 1)), x)
     assert ((r < 0) | (r > 1)).mean() > 0.2                                      # the clip matters here
     np.testing.assert_allclose(exact.vjp(x, g), clipped, atol=1e-12)
     np.testing.assert_allclose(exact.with_gradient("straight-through").vjp(x, g), through, atol=1e-12)

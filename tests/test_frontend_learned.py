@@ -94,8 +94,8 @@ def test_top_k_projection_is_idempotent_and_never_lengthens(synthetic_basis):
     x = blurred_images(4, seed=3)
     rows = x.reshape(4, -1)
     P = top_k_projection(A, rows, sp.K)
-    r, mask = sp._reconstruct(x)                                     # the front end, unclipped
-    np.testing.assert_allclose(r, P, atol=1e-12)
+    r, mask = sp.unclipped(x), sp.support(x)                         # the front end, unclipped
+    np.testing.assert_allclose(r.reshape(4, -1), P, atol=1e-12)
     assert (mask.sum(axis=1) == sp.K).all()
     np.testing.assert_allclose(top_k_projection(A, P, sp.K), P, atol=1e-12)   # P_K(P_K x) = P_K x
     assert (np.linalg.norm(P, axis=1) <= np.linalg.norm(rows, axis=1) + 1e-12).all()
@@ -117,7 +117,7 @@ def test_exact_vjp_through_the_learned_basis_matches_finite_differences(syntheti
         x = np.clip(0.05 + 0.9 * (rng.random((2, 28, 28)) > 0.5) + 0.01 * rng.random((2, 28, 28)), 0, 1)
     else:
         x = 0.3 + 0.4 * blurred_images(2, seed=5)
-    r, mask = sp._reconstruct(x)
+    r, mask = sp.unclipped(x), sp.support(x)
     assert ((r < 0) | (r > 1)).any() == clipping
     g = rng.standard_normal(x.shape)
     grad = sp.vjp(x, g)
@@ -135,7 +135,7 @@ def test_straight_through_and_bpda_and_dtypes_work_as_for_named_bases(synthetic_
     g = rng.standard_normal(x.shape)
     exact = Sparsifier.from_matrix(A)
     assert exact.gradient == "exact" and exact.K == 23 and exact.basis == "learned"
-    r, mask = exact._reconstruct(x)
+    r, mask = exact.unclipped(x).reshape(3, -1), exact.support(x)
     keep = (r >= 0) & (r <= 1)
     assert not keep.all()
     dense = lambda gz: ((gz @ A.T) * mask) @ A                       # A^T M_x S^T gz, rows
@@ -207,8 +207,7 @@ def test_learned_front_end_with_rho_one_returns_its_input(mnist_pca):
     x = test[:200].astype(np.float64)
     sp = Sparsifier("learned", rho=1.0, matrix=A)
     assert sp.K == 784
-    r, _ = sp._reconstruct(x)
-    np.testing.assert_allclose(r.reshape(x.shape), x, atol=1e-12)    # clip aside: S A = I
+    np.testing.assert_allclose(sp.unclipped(x), x, atol=1e-12)       # clip aside: S A = I
     np.testing.assert_allclose(sp(x), x, atol=1e-12)
     assert sp(test[:200]).dtype == np.float32
     np.testing.assert_allclose(sp(test[:200]), test[:200], atol=1e-5)

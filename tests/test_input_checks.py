@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sparsenet import attacks, data, files, linear_model, parallel, theory, training
+from sparsenet import attacks, data, files, linear_model, parallel, theory, training, verify
 from sparsenet.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from sparsenet.frontend import Sparsifier
 from sparsenet.layers import Dense, Flatten, Layer, ReLU
@@ -593,6 +593,28 @@ ROWS = [
      ValueError, "x must be finite floating-point images"),
     ("diagnose: no images", lambda c: attacks.diagnose(c.clf, c.x[:0], c.y[:0], 0.1), ValueError,
      "diagnose needs at least one image"),
+    ("apgd_batch: a start of another shape", lambda c: attacks.apgd_batch(c.clf, c.x, c.y, 0.1, start=c.x[:2]),
+     ValueError, "start must have the shape of x, (3, 28, 28), got (2, 28, 28)"),
+    # -- verify (exact verification) ------------------------------------------------------------
+    ("verify.exact: a convolutional network", lambda c: verify.exact(c.net, c.x, c.y, 0.1), ValueError,
+     "verify encodes networks of Dense, ReLU, Flatten, Reshape and Dropout layers"),
+    ("verify.exact: a classifier with a front end",
+     lambda c: verify.exact(Classifier(fc2(seed=1), Sparsifier()), c.x, c.y01, 0.1), ValueError,
+     "the front end (the top-K sparsifier) is not"),
+    ("verify.exact: eps NaN", lambda c: verify.exact(fc2(seed=1), c.x, c.y01, float("nan")), ValueError,
+     "eps must be a finite number >= 0"),
+    ("verify.exact: label 2 for a one-logit network", lambda c: verify.exact(fc2(seed=1), c.x, c.y, 0.1),
+     ValueError, "y must hold integer labels in [0, 1]"),
+    ("verify.exact: time_limit 0", lambda c: verify.exact(fc2(seed=1), c.x, c.y01, 0.1, time_limit=0), ValueError,
+     "time_limit must be a finite number > 0 (seconds)"),
+    ("verify.exact: x_adv of another shape", lambda c: verify.exact(fc2(seed=1), c.x, c.y01, 0.1, x_adv=c.x[:2]),
+     ValueError, "x_adv must have the shape of x"),
+    ("verify.minimal_radius: r_max 0", lambda c: verify.minimal_radius(fc2(seed=1), c.x, c.y01, r_max=0),
+     ValueError, "r_max must be a finite number > 0"),
+    ("verify.interval_bounds: images in [0, 255]", lambda c: verify.interval_bounds(c.net, c.images(scale=255), 0.1),
+     ValueError, "must lie in [0, 1]"),
+    ("apgd_batch: unknown loss", lambda c: attacks.apgd_batch(c.clf, c.x, c.y, 0.1, start=c.x, loss="hinge"),
+     ValueError, "unknown APGD loss 'hinge'"),
     ("evaluate: no images", lambda c: attacks.evaluate(c.clf, c.x[:0], c.y[:0], c.x[:0]), ValueError,
      "nothing to evaluate: x must hold n >= 1 images"),
     ("evaluate: x_adv leaves [0, 1]", lambda c: attacks.evaluate(c.clf, c.x, c.y, c.x + 2), ValueError,

@@ -258,14 +258,28 @@ def test_a_copy_per_thread_runs_side_by_side():
 
 
 def test_a_copy_or_a_pickled_network_has_its_own_lock_and_the_same_function():
+    """While this thread runs a pass of net, another thread may run the copy, not net itself."""
     net = fc2(seed=3)
     x = np.random.default_rng(2).random((4, 28, 28), dtype=np.float32)
     for other in (copy.deepcopy(net), pickle.loads(pickle.dumps(net))):
-        assert other._busy is not net._busy
         np.testing.assert_array_equal(other.forward(x), net.forward(x))
+        outcome = {}
+
+        def another_thread():
+            outcome["copy"] = other.forward(x)
+            try:
+                net.forward(x)
+                outcome["net"] = "ran"
+            except RuntimeError as e:
+                outcome["net"] = e
         with net.exclusive():                  # held by this thread: the copy is free, net is reentrant
+            thread = threading.Thread(target=another_thread)
+            thread.start()
+            thread.join()
             other.forward(x)
             net.forward(x)
+        np.testing.assert_array_equal(outcome["copy"], net.forward(x))
+        assert isinstance(outcome["net"], RuntimeError) and "another thread" in str(outcome["net"])
 
 
 

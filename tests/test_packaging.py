@@ -1,6 +1,7 @@
 """The package as installed: every subpackage is found by package discovery (no hand
 list to forget one in), and the library's floor never imports the reproduction's."""
 import ast
+import re
 import sys
 from pathlib import Path
 
@@ -57,3 +58,20 @@ def test_no_module_imports_another_modules_private_name():
     offenders = [(str(p.relative_to(ROOT)), m, n) for p in PACKAGE.rglob("*.py") for m, names in imports(p)
                  for n in names if n.startswith("_") and n != "__version__"]
     assert not offenders, offenders
+
+
+def test_no_test_reaches_into_a_private_name_of_the_library():
+    """Tests check behaviour through the public API: no test imports a name starting with one
+    underscore, nor reads or writes such an attribute (a refactor that keeps the behaviour must
+    keep the tests green). Allowed: conftest's stand-in for the download (``data._fetch``), an
+    attribute pytest's own config carries, and a test helper's own methods (``self._...``)."""
+    allowed = ("data._fetch", "config._sparsenet_real_data_line", "self._")
+    private = re.compile(r"(?:\bimport\s+[^\n]*\b_[a-z]\w*|\b[\w.]+\._[a-z]\w*)")
+    found = []
+    for path in sorted((ROOT / "tests").glob("*.py")):
+        for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            code = line.split("#")[0]
+            for m in private.finditer(code):
+                if not any(a in m.group(0) for a in allowed):
+                    found.append(f"{path.name}:{lineno}: {m.group(0)}")
+    assert not found, found

@@ -15,7 +15,7 @@ from sparsenet.losses import cross_entropy
 from sparsenet.models import Classifier, cnn4, fc2
 from sparsenet.parallel import DataParallel
 
-needs_blas = pytest.mark.skipif(parallel._openblas().set is None,
+needs_blas = pytest.mark.skipif(parallel.openblas().set is None,
                                 reason="no OpenBLAS whose thread count can be set: the path stays serial")
 
 
@@ -47,7 +47,7 @@ def test_parallel_pass_is_the_serial_pass(two_threads, frontend):
     logits = clf.forward(x)
     _, seed = cross_entropy(logits, y, reduction="sum")
     dx = clf.backward(seed)
-    assert clf._slices == [slice(0, 101), slice(101, 203)]     # it did run in two slices
+    assert clf.slices == [slice(0, 101), slice(101, 203)]      # it did run in two slices
     ref_logits, ref_dx = serial_pass(net, None if fe is None else Sparsifier(gradient=frontend), x, y)
     assert_same(logits, ref_logits)
     assert_same(dx, ref_dx)
@@ -85,7 +85,7 @@ def test_parallel_path_gradient_check_float64(two_threads):
 
     f()
     g = clf.backward(w)
-    assert len(clf._slices) == 2
+    assert len(clf.slices) == 2
     idx = rng.choice(x.size, 16, replace=False)
     idx[:8] = rng.choice(np.arange(32 * 784, x.size), 8, replace=False)    # half in the second slice
     num = numerical_grad(f, x, idx, h=1e-5)
@@ -117,10 +117,10 @@ def test_small_batches_and_small_networks_stay_serial(two_threads):
     rng = np.random.default_rng(4)
     small = DataParallel(cnn4(seed=0))
     small.forward(rng.random((2 * parallel.MIN_SLICE - 1, 28, 28), dtype=np.float32))
-    assert small._slices == [slice(0, 2 * parallel.MIN_SLICE - 1)]
+    assert small.slices == [slice(0, 2 * parallel.MIN_SLICE - 1)]
     binary = DataParallel(fc2(seed=0))
     binary.forward(rng.random((500, 28, 28), dtype=np.float32))
-    assert binary._slices == [slice(0, 500)]
+    assert binary.slices == [slice(0, 500)]
     assert binary.net.relus[0].switch.shape == (500, 10)    # serial: on the network itself
 
 
@@ -128,7 +128,7 @@ def test_one_thread_turns_the_parallel_path_off(monkeypatch):
     monkeypatch.setenv("SPARSENET_THREADS", "1")
     clf = DataParallel(cnn4(seed=0))
     clf.forward(np.zeros((200, 28, 28), np.float32))
-    assert clf._slices == [slice(0, 200)] and clf.replicas == []
+    assert clf.slices == [slice(0, 200)] and clf.replicas == []
 
 
 @pytest.mark.parametrize("value", ["0", "-2", "two", "1.5"])
@@ -171,7 +171,7 @@ def test_replicas_follow_the_network_when_it_changes(two_threads):
 @pytest.fixture
 def blas_at_two():
     """OpenBLAS set to two threads for the test, and put back as it was afterwards."""
-    blas = parallel._openblas()
+    blas = parallel.openblas()
     before = blas.get()
     blas.set(2)
     yield blas
@@ -269,7 +269,7 @@ def test_parallel_training_pass_is_the_serial_pass(monkeypatch, threads, n, slic
     for step in range(2):                    # the second step reuses the replicas
         ref = serial_training_pass(serial, x[::-1] if step else x, y[::-1] if step else y)
         logits = engine_training_pass(engine, x[::-1] if step else x, y[::-1] if step else y)
-        assert engine._slices == slices
+        assert engine.slices == slices
         assert_same(logits, ref)
         for g, g_ref in zip(net.gradients(), serial.gradients()):
             assert_same(g, g_ref)
@@ -306,7 +306,7 @@ def test_parallel_training_weight_gradient_check_float64(two_threads):
     net = cnn4(seed=6, dropout=0.0, dtype=np.float64)
     engine = DataParallel(net)
     engine_training_pass(engine, x, y)
-    assert len(engine._slices) == 2
+    assert len(engine.slices) == 2
     for layer in net.weighted:
         W, idx = layer.params["W"], rng.choice(layer.params["W"].size, 3, replace=False)
         numeric = numerical_grad(lambda: cross_entropy(net.forward(x), y)[0], W, idx)
@@ -323,7 +323,11 @@ def test_elementwise_covers_every_element_once_and_updates_strided_arrays_in_pla
     base = np.zeros((600, 1000))
     view = base[:, :600]                                  # 360,000 elements, no flat view
     c, d = rng.standard_normal((2, *view.shape))
-    parallel.elementwise(parallel._sum_into, [(total, a, b), (view, c, d)])
+
+    def add_into(out, *parts):      # element by element, in place: an element added twice would show
+        for part in parts:
+            out += part
+    parallel.elementwise(add_into, [(total, a, b), (view, c, d)])
     np.testing.assert_array_equal(total, a + b)
     np.testing.assert_array_equal(view, c + d)
     assert not base[:, 600:].any()
@@ -336,7 +340,7 @@ def test_small_networks_train_serially(two_threads):
     serial, net = fc2(seed=0, dtype=np.float64), fc2(seed=0, dtype=np.float64)
     engine = DataParallel(net)
     np.testing.assert_array_equal(engine_training_pass(engine, x, y), serial_training_pass(serial, x, y))
-    assert engine._slices is None and engine.replicas == []
+    assert engine.slices is None and engine.replicas == []
     for g, g_ref in zip(net.gradients(), serial.gradients()):
         np.testing.assert_array_equal(g, g_ref)
 

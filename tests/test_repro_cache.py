@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sparsenet.repro import cache, runner as experiments, theory_study
+from sparsenet.repro import cache, runner as experiments
+from sparsenet.repro.sections import theory as theory_study
 from sparsenet.repro.settings import Settings
 from sparsenet.repro.runner import Runner
 from sparsenet.repro.specs import AttackSpec, TrainSpec, as_json
@@ -132,8 +133,8 @@ def test_cached_model_of_other_settings_is_retrained(tmp_path, monkeypatch):
 def fake_theory(tmp_path, monkeypatch, calls):
     """theory_results with every computation replaced by a constant (and counted)."""
     monkeypatch.setattr(theory_study.theory, "high_snr_fraction", lambda *a, **k: calls.append(1) or 0.5)
-    monkeypatch.setattr(theory_study, "_theorem2", lambda *a: [{"eps": 0.1}])
-    monkeypatch.setattr(theory_study, "_flips", lambda *a: [])
+    monkeypatch.setattr(theory_study, "theorem2_measured", lambda *a: [{"eps": 0.1}])
+    monkeypatch.setattr(theory_study, "flips_measured", lambda *a: [])
     monkeypatch.setattr(theory_study.theory, "certified_radius", lambda *a: np.ones(3))
     monkeypatch.setattr(theory_study.theory, "gammas", lambda *a: np.ones(2))
     logs = []
@@ -153,13 +154,13 @@ def test_corrupt_theory_cache_is_moved_aside_and_recomputed(tmp_path, monkeypatc
     calls = []
     ctx, logs = fake_theory(tmp_path, monkeypatch, calls)
     s = Settings(quick=True)
-    first = theory_study.theory_results(ctx, s)
+    first = theory_study.measure(ctx, s)
     n = len(calls)
-    assert theory_study.theory_results(ctx, s) == first and len(calls) == n     # cached
+    assert theory_study.measure(ctx, s) == first and len(calls) == n     # cached
     path, = (tmp_path / "theory").glob("theory-*.json")
     content = CORRUPT_JSON[case][0]
     path.write_bytes(content)
-    again = theory_study.theory_results(ctx, s)
+    again = theory_study.measure(ctx, s)
     assert len(calls) == 2 * n and again.pop("wall_seconds") >= 0
     assert again == {k: v for k, v in first.items() if k != "wall_seconds"}
     assert path.with_name(path.name + ".corrupt").read_bytes() == content
@@ -267,16 +268,30 @@ def test_a_lock_that_cannot_be_proven_stale_times_out_with_its_name(tmp_path, co
     assert lock.exists()                                    # somebody else's lock is never removed
 
 
-def test_a_lock_retaken_since_it_was_seen_stale_is_not_broken(tmp_path):
+def test_a_lock_retaken_since_it_was_seen_stale_is_not_broken(tmp_path, monkeypatch):
     """Two runs see the same dead owner; the first breaks the lock and takes it; the second
     must then leave the new, live lock alone (it re-checks the owner before removing)."""
-    lock = cache.lock_path(tmp_path / "entry.json")
-    seen_dead = (dead_pid(), socket.gethostname())
-    lock.write_text(f"{os.getpid()} {socket.gethostname()}\n")      # re-taken meanwhile by a live run
-    assert not cache._break_lock(lock, seen_dead, None)
-    assert lock.read_text().split()[0] == str(os.getpid())
-    lock.write_text(f"{seen_dead[0]} {seen_dead[1]}\n")              # still the dead owner: broken
-    assert cache._break_lock(lock, seen_dead, None) and not lock.exists()
+    entry = tmp_path / "entry.json"
+    lock = cache.lock_path(entry)
+    host, dead, live = socket.gethostname(), dead_pid(), os.getppid()
+    lock.write_text(f"{dead} {host}\n")
+    pid_running, retaken = cache.pid_running, []
+
+    def seen_dead_then_retaken(pid):
+        if pid == dead and not retaken:       # this run has just seen the owner dead; meanwhile
+            lock.write_text(f"{live} {host}\n")   # another run breaks the lock and takes it
+            retaken.append(pid)
+            return False
+        return pid_running(pid)
+    monkeypatch.setattr(cache, "pid_running", seen_dead_then_retaken)
+    with pytest.raises(cache.CacheLockTimeout, match=f"process {live} "):
+        with cache.entry_lock(entry, timeout=0.3, poll=0.05):
+            pass
+    assert retaken and lock.read_text().split()[0] == str(live)     # the live run's lock is left alone
+    lock.write_text(f"{dead} {host}\n")                            # still the dead owner: broken
+    with cache.entry_lock(entry, timeout=2, poll=0.05):
+        assert lock.read_text().split()[0] == str(os.getpid())
+    assert not lock.exists()
 
 
 def test_an_empty_lock_file_is_stale_only_once_old(tmp_path):
@@ -371,7 +386,7 @@ def test_the_theory_section_measures_table2s_chosen_sparse_network(tmp_path, mon
     ctx.model = lambda spec, *a: seen.append(spec)
     s = Settings(quick=True)
     chosen = {"mnist": (0.3, "neuron"), "fashion-mnist": (0.01, "global")}
-    out = theory_study.theory_results(ctx, s, chosen)
+    out = theory_study.measure(ctx, s, chosen)
     sparse = [spec for spec in seen if spec.defense == "sparse"]
     assert sparse and all((spec.l1, spec.prune_rule) == (0.3, "neuron") for spec in sparse)
     assert out["spec"]["theory/fc2-mnist/sparse"]["prune_rule"] == "neuron"

@@ -5,6 +5,8 @@ import json
 import os
 
 from sparsenet.repro import environment, report
+from sparsenet.repro.sections import Run
+from sparsenet.repro.settings import Settings
 
 
 def test_the_environment_names_versions_blas_kernel_cpu_and_cores():
@@ -20,9 +22,10 @@ def test_summary_and_report_carry_the_environment(monkeypatch):
     monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
     env = environment.describe()
     assert env["blas_variables"] == {"OPENBLAS_CORETYPE": "Haswell"}
-    summ = report.summary({}, env=env)
+    summ = report.summary({}, Run({}, {}), env=env)
     assert summ["environment"] == {"paper": None, "ours": env}
-    text = report.markdown(summ, {"seed": 0}, {"wall_seconds": 6.0, "peak_mb": 100, "compute_seconds": 600.0}, [])
+    text = report.markdown(summ, {"seed": 0}, {"wall_seconds": 6.0, "peak_mb": 100, "compute_seconds": 600.0}, [],
+                           report.Context(Settings()))
     header = text.split("\n## ")[0]
     assert f"numpy {env['numpy']}" in header and "OPENBLAS_CORETYPE=Haswell" in header
     assert f"{env['cores']} cores" in header and env["blas_kernel"] in header

@@ -1,5 +1,7 @@
-"""Figures are drawn from whatever results are present, each into its own file."""
-from sparsenet.repro import plots
+"""Figures are drawn from whatever results are present, each into its own file (the sections'
+figures, saved by sparsenet.repro.plots)."""
+from sparsenet.repro import sections
+from sparsenet.repro.sections import Run
 
 
 def curve(acc):
@@ -13,13 +15,13 @@ CW = {"robust_accuracy": 0.0, "adversarial_accuracy": 0.0, "cw_success": [True, 
 
 
 def test_each_paper_figure_gets_its_own_file_and_only_when_its_results_exist(tmp_path):
-    out = plots.paper_figures({**FIG5, **FIG6, "fig7/none": CW}, tmp_path)
+    out = sections.figures(Run({**FIG5, **FIG6, "fig7/none": CW}, {}), tmp_path)
     assert [title.split(" —")[0] for title, _ in out] == ["Figure 5", "Figure 6"]   # fig7 needs both runs
     paths = [p for _, p in out]
     assert [p.name for p in paths] == ["fig5.png", "fig6.png"] and all(p.stat().st_size > 5000 for p in paths)
-    out = plots.paper_figures({"fig7/none": CW, "fig7/frontend": CW}, tmp_path / "cw")
+    out = sections.figures(Run({"fig7/none": CW, "fig7/frontend": CW}, {}), tmp_path / "cw")
     assert [p.name for _, p in out] == ["fig7.png"] and out[0][1].stat().st_size > 5000
-    assert plots.paper_figures({}, tmp_path / "none") == []
+    assert sections.figures(Run({}, {}), tmp_path / "none") == []
 
 
 def test_theory_figures(tmp_path):
@@ -27,7 +29,7 @@ def test_theory_figures(tmp_path):
           "theorem2": {d: [{"eps": e, "bound": [e, 2 * e], "random": [e / 4, e / 3], "ifgsm": [e / 2, e]}
                            for e in (0.01, 0.1)] for d in ("none", "sparse")},
           "flips": {"none": [{"eps": 0.1, "attack": "fgsm", "all": 0.2}, {"eps": 0.2, "attack": "ifgsm", "all": 0.3}]}}
-    out = plots.theory_figures(th, tmp_path)
+    out = sections.figures(Run({}, {}, theory=th), tmp_path)
     assert sorted(p.name for _, p in out) == ["switch_flips.png", "theorem1.png", "theorem2.png"]
     assert all(p.stat().st_size > 5000 for _, p in out)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]

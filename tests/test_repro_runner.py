@@ -145,13 +145,13 @@ def test_the_learned_basis_is_learned_once_and_kept_in_the_cache(tmp_path, monke
 # -- every setting of every planned attack reaches the library function ---------------------
 def _planned_attacks():
     """Every AttackSpec the reproduction plans, quick and full, the extended sections included."""
-    from sparsenet.repro.plan import plan
-    from sparsenet.repro.settings import EXTENDED_SECTIONS, SECTIONS, Settings
+    from sparsenet.repro import sections
+    from sparsenet.repro.settings import Settings
     specs = {}
     for quick in (True, False):
         s = Settings(quick=quick)
-        for section in SECTIONS + EXTENDED_SECTIONS:
-            for key, spec in plan(section, s, extended=True):
+        for section in sections.DEFAULT + sections.EXTENDED:
+            for key, spec in sections.jobs(section, s, extended=True):
                 if isinstance(spec, AttackSpec):
                     specs[spec.key()] = (key, spec)
     return list(specs.values())
@@ -208,10 +208,10 @@ def test_the_restarts_cell_runs_apgd_with_five_restarts():
     on an example no start can fool (eps = 0 leaves it where it is) every restart runs in
     full, so the network sees five times the forward passes of one restart."""
     from sparsenet.models import Classifier, fc2
-    from sparsenet.repro.plan import plan
+    from sparsenet.repro import sections
     from sparsenet.repro.runner import run_attack
     from sparsenet.repro.settings import Settings
-    jobs = dict(plan("adaptive", Settings()))
+    jobs = dict(sections.jobs("adaptive", Settings()))
     spec = jobs["adaptive/cnn4/frontend/budget/restarts"]
     assert spec.setting("restarts") == 5 and spec.setting("iterations") == 100
     clf = Classifier(fc2(seed=0))

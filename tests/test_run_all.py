@@ -2,6 +2,7 @@
 first log line naming the data folders, and one-line errors (no traceback) for data problems."""
 import gzip
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -139,11 +140,19 @@ def test_the_script_exits_2_without_a_traceback(tmp_path):
     assert "not a valid gzip file" in proc.stderr.splitlines()[-1] and "Traceback" not in proc.stderr
 
 
-def test_section_files_leave_the_per_example_arrays_in_the_cache():
-    # fig5.json and fig6.json were 8 MB each while they carried one entry per test image.
+def test_section_files_leave_the_per_example_arrays_in_the_cache(tmp_path):
+    """A section's results file keeps each result's numbers; the per-example arrays (one entry
+    per test image) stay in the cache, where the cells are read from."""
+    from sparsenet.repro.sections import Run
+    from sparsenet.repro.specs import TrainSpec, attack_spec
     result = {"robust_accuracy": 0.5, "clean_accuracy": 0.9, "n": 4, "wall_seconds": 1.0,
-              "correct": [True, False, True, False], "broken_by": ["pgd", None, None, "square"]}
-    assert reproduce._public(result) == {"robust_accuracy": 0.5, "clean_accuracy": 0.9, "n": 4, "wall_seconds": 1.0}
+              "correct": [True, False, True, False], "clean": [True] * 4, "broken_by": ["pgd", "", "", "square"]}
+    spec = attack_spec(TrainSpec("fc2", "mnist", binary=True), "fgsm", 0.1)
+    run = Run({"table2/mnist/none": result}, {}, jobs={"table2": [("table2/mnist/none", spec)]})
+    reproduce.write_sections(run, tmp_path)
+    written = json.loads((tmp_path / "table2.json").read_text())
+    assert written == {"table2/mnist/none": {"robust_accuracy": 0.5, "clean_accuracy": 0.9, "n": 4,
+                                             "wall_seconds": 1.0}}
     assert "correct" in result and "broken_by" in result     # the cached result itself is untouched
 
 

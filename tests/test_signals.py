@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from sparsenet.repro.runner import Runner
-from sparsenet.repro.settings import DATASET_KEY, L1_SWEEP, Settings
+from sparsenet.repro.sections.sweep import L1_SWEEP
+from sparsenet.repro.settings import DATASET_KEY, Settings
 from sparsenet.models import PRUNE_RULES
 
 ROOT = Path(__file__).resolve().parent.parent

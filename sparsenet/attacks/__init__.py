@@ -16,7 +16,7 @@ size. ``evaluate`` re-predicts what an attack returns and checks its budget.
     square_attack  the Square Attack (gradient-free)
     suite      ``worst_case`` over a suite, transfer, random-sign noise
 """
-from .autopgd import apgd, apgd_targeted, checkpoints, dlr_loss
+from .autopgd import APGDRun, apgd, apgd_batch, apgd_targeted, checkpoints, dlr_loss
 from .checks import Check, Diagnosis, diagnose
 from .common import (check_inputs, check_settings, evaluate, loss_gradient, margin, project, robust,
                      with_gradient)
@@ -27,7 +27,7 @@ from .square_attack import square
 from .suite import (ATTACKS, Attack, WorstCase, build_suite, default_names, default_suite, make, random_sign,
                     transfer, worst_case)
 
-__all__ = ["apgd", "apgd_targeted", "checkpoints", "dlr_loss", "Check", "Diagnosis", "diagnose", "check_inputs",
+__all__ = ["APGDRun", "apgd", "apgd_batch", "apgd_targeted", "checkpoints", "dlr_loss", "Check", "Diagnosis", "diagnose", "check_inputs",
            "check_settings", "evaluate", "loss_gradient", "margin", "project", "robust", "with_gradient", "CWDetails",
            "carlini_wagner_l2", "carlini_wagner_l2_details", "Iterates", "fgsm", "iterates", "iterative_fgsm",
            "mi_fgsm", "pgd", "locally_linear", "square", "ATTACKS", "Attack", "WorstCase", "build_suite",

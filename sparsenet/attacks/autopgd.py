@@ -26,6 +26,7 @@ point of highest loss; restarts run on the examples still classified correctly.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -163,8 +164,11 @@ def apgd(clf, x, y, eps, iterations=100, loss="ce", restarts=1, rho=0.75, rng=No
         idx = np.flatnonzero(robust)
         for b in batches(len(idx), batch_size):
             i = idx[b]
-            x_adv, fooled, f_best = _apgd_run(clf, x[i], y[i], eps, iterations, loss, rho, t[i],
-                                              None if targets is None else targets[i])
+            scale = np.abs(t[i]).reshape(len(i), -1).max(axis=1).reshape(len(i), 1, 1)
+            start = x[i] + eps * (t[i] / scale).astype(x.dtype)           # on the ε-sphere
+            x_adv, fooled, f_best = apgd_batch(clf, x[i], y[i], eps, iterations=iterations, start=start,
+                                               loss=loss, rho=rho,
+                                               targets=None if targets is None else targets[i])
             keep = fooled | (f_best > best_loss[i])    # a misclassified point, else the highest loss yet
             out[i[keep]] = x_adv[keep]
             best_loss[i[keep]] = f_best[keep]
@@ -174,13 +178,63 @@ def apgd(clf, x, y, eps, iterations=100, loss="ce", restarts=1, rho=0.75, rng=No
     return out
 
 
-def _apgd_run(clf, x, y, eps, iterations, loss, rho, t, target, trace=None):
-    """One APGD run on a batch; returns (points, fooled, best loss): the first
-    misclassified point of each example where it was fooled, else its highest-loss point.
-    ``trace``, a list, receives (iterate, best point, step size) after every iteration."""
+class APGDRun(NamedTuple):
+    """What ``apgd_batch`` returns, per example of the batch.
+
+    points : ndarray (B, H, W), x's dtype
+        The first misclassified point where the example was fooled, else its highest-loss point.
+    fooled : ndarray (B,), bool
+        Whether some iterate was misclassified.
+    best_loss : ndarray (B,), float64
+        The highest loss f reached over the run.
+    """
+    points: np.ndarray
+    fooled: np.ndarray
+    best_loss: np.ndarray
+
+
+def apgd_batch(clf, x, y, eps, *, iterations=100, start, loss="ce", rho=0.75, targets=None, watch=None):
+    """One APGD run on one batch, from a given start: the iteration of the module docstring.
+
+    ``apgd`` calls it on each batch of the examples still robust, with a random start on the
+    ε-sphere; called directly, it shows how one run unfolds (``watch``).
+
+    Parameters
+    ----------
+    clf : a classifier (``forward``, ``backward``, ``n_logits``), e.g. ``models.Classifier``
+    x : ndarray (B, H, W) in [0, 1], the clean images; y : ndarray (B,), their labels
+    eps : the ℓ∞ budget ε
+    iterations : N, the number of steps (the checkpoints w_j follow from it)
+    start : ndarray (B, H, W), the first iterate x^(0) before it is projected onto the ε-ball
+        around x and [0, 1] (``apgd`` passes x + ε t / ‖t‖∞, t uniform in [-1, 1]; x itself is
+        a start too)
+    loss : "ce", "dlr", "dlr-targeted" or "margin" (see the module docstring)
+    rho : ρ, the share of increasing steps below which a checkpoint halves the step
+    targets : ndarray (B,), the target classes t, for and only for ``loss="dlr-targeted"``
+    watch : callable, optional
+        Called after every iteration k = 1, 2, ... (until every example is fooled) as
+        ``watch(iterate, best, step)``, with copies of the iterate x^(k) (B, H, W) -- at a
+        checkpoint that halved an example's step, the best point it restarts from --, the
+        highest-loss point so far (B, H, W), and the step sizes η^(k) (B,): a way to watch
+        APGD's step-size schedule, for example to plot it.
+
+    Returns
+    -------
+    APGDRun (points, fooled, best_loss): per example the first misclassified point where it
+    was fooled, else its highest-loss point; whether it was fooled; the highest loss reached.
+    """
+    x, y = check_inputs(clf, x, y, eps)
+    settings = check_settings(iterations=iterations, rho=rho)
+    iterations, rho = settings["iterations"], settings["rho"]
+    if loss not in LOSSES:
+        raise ValueError(f"unknown APGD loss {loss!r}; choose from {LOSSES}")
+    if (targets is None) != (loss != "dlr-targeted"):
+        raise ValueError("targets are needed by, and only by, loss='dlr-targeted'")
+    if np.shape(start) != x.shape:
+        raise ValueError(f"start must have the shape of x, {x.shape}, got {np.shape(start)}")
+    target = None if targets is None else np.asarray(targets)
     B = len(x)
-    start = x + eps * (t / np.abs(t).reshape(B, -1).max(axis=1).reshape(B, 1, 1)).astype(x.dtype)
-    x_adv = project(start, x, eps)                      # on the ε-sphere, then into [0, 1]
+    x_adv = project(start, x, eps)                      # into the ε-ball, then into [0, 1]
 
     def loss_and_grad(rows, points):
         logits = clf.forward(points)
@@ -223,9 +277,9 @@ def _apgd_run(clf, x, y, eps, iterations, loss, rho, t, target, trace=None):
             x_adv[halve], g[halve] = x_best[halve], g_best[halve]
             reduced_last, best_at_last = halve, f_best.copy()
             n_increases[:] = 0
-        if trace is not None:
-            trace.append((x_adv.copy(), x_best.copy(), step.copy()))
-    return np.where(fooled[:, None, None], found, x_best), fooled, f_best
+        if watch is not None:
+            watch(x_adv.copy(), x_best.copy(), step.copy())
+    return APGDRun(np.where(fooled[:, None, None], found, x_best), fooled, f_best)
 
 
 def apgd_targeted(clf, x, y, eps, iterations=100, n_targets=9, rng=None, batch_size=500, only=None, log=stderr):

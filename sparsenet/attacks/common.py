@@ -132,7 +132,8 @@ def selected(only, n):
         if only.shape != (n,):
             raise ValueError(f"a boolean `only` mask must have shape ({n},), got {only.shape}")
         return np.flatnonzero(only)
-    if not np.issubdtype(only.dtype, np.integer) or only.ndim != 1 or (only.size and (only.min() < 0 or only.max() >= n)):
+    if (not np.issubdtype(only.dtype, np.integer) or only.ndim != 1
+            or (only.size and (only.min() < 0 or only.max() >= n))):
         raise ValueError(f"`only` must be a boolean mask or indices into the {n} examples")
     return np.unique(only)
 

@@ -1,6 +1,6 @@
-"""The whole reproduction as one function: plan the sections, train and attack through
-the cache, then write the results, the figures and the report. ``run_all.py`` parses the
-command line and calls ``reproduce``.
+"""The whole reproduction as one function: plan the sections of the registry
+(``sections.SECTIONS``), train and attack through the cache, then write the results, the
+figures and the report. ``run_all.py`` parses the command line and calls ``reproduce``.
 """
 from __future__ import annotations
 
@@ -12,13 +12,14 @@ import time
 from pathlib import Path
 
 from .. import data, files
-from . import beyond, environment, plots, report
-from .plan import plan, sparse_setting, sweep_networks
+from . import environment, report, sections
 from .progress import Progress, attack_cost, train_cost
 from .runner import Runner
-from .settings import DATASET_KEY, EXTENDED_SECTIONS, SECTIONS, Settings
+from .sections import sweep, theory
+from .sections.choice import sparse_setting
+from .sections.models import record
+from .settings import DATASET_KEY, Settings
 from .specs import AttackSpec, TrainSpec
-from .theory_study import theory_results
 
 
 def _stderr(msg):
@@ -36,38 +37,65 @@ def output_folders(out, quick=False, only=None):
     return results_dir, figures_dir, (results_dir if subset else out) / "REPORT.md"
 
 
+def plan(runner, settings, names, extended):
+    """{section name: [(cell key, spec)]} and the run's choices: Table 2's sparse network
+    (chosen from the sweep's validation numbers, its networks trained or read from the cache
+    before anything else is planned) and each choosing section's own."""
+    chosen = [sections.BY_NAME[n] for n in names]
+    sparse = (sparse_setting(runner, settings, sweep.networks)
+              if any(s.sparse or s.name == "sweep" for s in chosen) else None)
+    choices = {s.name: sparse_setting(runner, settings, s.chooser.sweep, s.chooser.what, s.chooser.classes)
+               for s in chosen if s.chooser is not None}
+    jobs = {s.name: s.jobs(sections.Plan(settings, extended, sparse, choices.get(s.name))) for s in chosen}
+    return jobs, sparse, choices
+
+
 def reproduce(out, data_dir=None, quick=False, extended=False, only=None, seed=0, log=_stderr):
     """Run the sections ``only`` (default: all, and the extended ones with ``extended``)
     with their networks and results cached under ``<out>/cache``; write the results, the
     figures and REPORT.md where ``output_folders`` says. Returns 0."""
-    out = Path(out)
     settings = Settings(quick=quick, seed=seed)
     results_dir, figures_dir, report_path = output_folders(out, quick, only)
-    runner = Runner(cache_dir=out / "cache", data_dir=data_dir, log=log)
-    sections = list(only or list(SECTIONS) + (list(EXTENDED_SECTIONS) if extended else []))
+    runner = Runner(cache_dir=Path(out) / "cache", data_dir=data_dir, log=log)
+    names = list(only or list(sections.DEFAULT) + (list(sections.EXTENDED) if extended else []))
     start = time.perf_counter()
+    check_data(runner, settings, names, extended)
+    jobs, sparse, choices = plan(runner, settings, names, extended)
+    run = compute(runner, jobs, settings, log)
+    run.sparse, run.choices = sparse, choices
+    run.theory = theory.measure(runner, settings, sparse) if "theory" in names else None
+    write_sections(run, results_dir)
+    sections.cells(run)
+    figures = sections.figures(run, figures_dir)
+    timing = compute_time(runner, run, start)
+    env = environment.describe()
+    summ = report.summary(run.cells, run, timing=timing, env=env)
+    files.write_json(results_dir / "summary.json", summ)
+    rel = [(title, os.path.relpath(Path(p).resolve(), report_path.parent.resolve())) for title, p in figures]
+    ctx = report.Context(settings, quick, extended, run.theory, sections.PAPER)
+    text = report.markdown(summ, _settings_record(settings, run.models), timing, rel, ctx)
+    with files.atomic_path(report_path) as tmp:
+        tmp.write_text(text)
+    log(f"done in {timing['wall_seconds'] / 60:.1f} min; wrote {report_path}, {results_dir}/summary.json "
+        f"and {len(figures)} figures in {figures_dir}")
+    return 0
 
-    # Table 2's sparse network is chosen from the l1 sweep's validation numbers: its
-    # networks are trained (or read from the cache) before anything else is planned.
-    # The open questions' sparse networks are chosen the same way, from their own sweeps.
-    uses_sparse = {"b2", "table2", "sweep", "fig5", "fig6", "theory", "adaptive", "combined"}
-    check_data(runner, settings, sections, extended, uses_sparse & set(sections))
-    sparse = sparse_setting(runner, settings) if uses_sparse & set(sections) else None
-    choices = {s: sparse_setting(runner, settings, s) for s in ("combined", "multiclass") if s in sections}
-    jobs = {s: plan(s, settings, sparse, extended=extended, choice=choices.get(s)) for s in sections}
-    owner, models = {}, {}           # a network belongs to the first section that uses it
-    for section, section_jobs in jobs.items():
+
+def compute(runner, jobs, settings, log):
+    """Train every network and run every attack of ``jobs`` (through the cache), with progress;
+    returns the ``sections.Run`` holding their results and metadata by cell key."""
+    models, owner = {}, {}           # a network belongs to the first section that uses it
+    for name, section_jobs in jobs.items():
         for _, spec in section_jobs:
             model = spec if isinstance(spec, TrainSpec) else spec.model
             models[model.key()] = model
-            owner.setdefault(model.key(), section)
+            owner.setdefault(model.key(), name)
     attacks = [(key, spec) for js in jobs.values() for key, spec in js if isinstance(spec, AttackSpec)]
     todo_models = [m for m in models.values() if not runner.model_path(m).exists()]
     todo_attacks = [a for _, a in attacks if not runner.attack_path(a).exists()]
     progress = Progress(sum(map(train_cost, todo_models)) + sum(map(attack_cost, todo_attacks)), log)
     log(f"{len(models)} networks ({len(todo_models)} to train), {len(attacks)} attack runs "
-        f"({len(todo_attacks)} to run); sections: {' '.join(sections)}")
-
+        f"({len(todo_attacks)} to run); sections: {' '.join(jobs)}")
     for m in models.values():
         cached = runner.model_path(m).exists()
         runner.model(m)
@@ -82,82 +110,68 @@ def reproduce(out, data_dir=None, quick=False, extended=False, only=None, seed=0
         for key, spec in section_jobs:
             if isinstance(spec, TrainSpec):
                 infos[key] = runner.model_info(spec)
-
-    theory = theory_results(runner, settings, sparse) if "theory" in sections else None
-    for section, section_jobs in jobs.items():
-        record = {key: _public(results[key]) if key in results else _model_record(infos[key])
-                  for key, _ in section_jobs}
-        if section == "theory":
-            record["measured"] = theory
-        files.write_json(results_dir / f"{section}.json", record)
-    figures = plots.paper_figures(results, figures_dir)
-    figures += plots.study_figures(results, infos, figures_dir)
-    reproduced = report.cells(results, infos, settings)
-    reproduced.update(beyond.certified(runner, jobs))
-    figures += plots.beyond_figures(reproduced, figures_dir)
-    if theory is not None:
-        figures += plots.theory_figures(theory, figures_dir)
-    # What a cold cache costs, per section: every network's training (in the first section
-    # that uses it) and every attack's run.
-    compute = {s: {"train_seconds": 0.0, "attack_seconds": 0.0} for s in sections}
-    for key, m in models.items():
-        compute[owner[key]]["train_seconds"] += runner.model_info(m)["train_seconds"]
-    for section, section_jobs in jobs.items():
-        compute[section]["attack_seconds"] += sum(results[k]["wall_seconds"] for k, spec in section_jobs
-                                                  if isinstance(spec, AttackSpec))
-    if theory is not None:
-        compute["theory"]["attack_seconds"] += theory.get("wall_seconds", 0)
-    timing = {"wall_seconds": time.perf_counter() - start,
-              "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-              "compute_seconds": sum(c["train_seconds"] + c["attack_seconds"] for c in compute.values()),
-              "sections": compute}
-    env = environment.describe()
-    summ = report.summary(reproduced, results, infos, sparse=sparse, timing=timing, env=env, choices=choices)
-    files.write_json(results_dir / "summary.json", summ)
-    rel = [(title, os.path.relpath(Path(p).resolve(), report_path.parent.resolve())) for title, p in figures]
-    text = report.markdown(summ, _settings_record(settings, models), timing, rel, quick=quick, theory=theory,
-                           extended=extended)
-    with files.atomic_path(report_path) as tmp:
-        tmp.write_text(text)
-    log(f"done in {timing['wall_seconds'] / 60:.1f} min; wrote {report_path}, {results_dir}/summary.json "
-        f"and {len(figures)} figures in {figures_dir}")
-    return 0
+    run = sections.Run(results, infos, runner=runner, jobs=jobs, settings=settings)
+    run.models, run.owner = models, owner
+    return run
 
 
-def check_data(runner, settings, sections, extended, sweep):
-    """Open and check (format and SHA-256) every data file the run will read, before the
-    first network trains: a damaged test file must not wait for minutes of training to be
-    found. The datasets come from the plan (with the default sparse setting, which uses the
-    same datasets as the chosen one) and, with ``sweep``, the l1 sweep. Nothing is read when
-    every network and attack is cached already."""
-    specs = [spec for section in sections for _, spec in plan(section, settings, None, extended=extended)]
-    studies = (["table2"] if sweep else []) + [s for s in ("combined", "multiclass") if s in sections]
-    specs += [spec for study in studies for ds in DATASET_KEY
-              for group in sweep_networks(settings, study, ds).values() for spec in group]
+def write_sections(run, folder):
+    """``<folder>/<section>.json``: every job's result (per-example arrays left in the cache,
+    where the cells are read from) or network metadata; the theory section's measurements."""
+    for name, section_jobs in run.jobs.items():
+        out = {key: _public(run.results[key]) if key in run.results else record(run.infos[key])
+               for key, _ in section_jobs}
+        if name == "theory":
+            out["measured"] = run.theory
+        files.write_json(folder / f"{name}.json", out)
+
+
+def compute_time(runner, run, start):
+    """What a cold cache costs, per section: every network's training (in the first section
+    that uses it) and every attack's run."""
+    per = {name: {"train_seconds": 0.0, "attack_seconds": 0.0} for name in run.jobs}
+    for key, m in run.models.items():
+        per[run.owner[key]]["train_seconds"] += runner.model_info(m)["train_seconds"]
+    for name, section_jobs in run.jobs.items():
+        per[name]["attack_seconds"] += sum(run.results[k]["wall_seconds"] for k, spec in section_jobs
+                                           if isinstance(spec, AttackSpec))
+    if run.theory is not None:
+        per["theory"]["attack_seconds"] += run.theory.get("wall_seconds", 0)
+    return {"wall_seconds": time.perf_counter() - start,
+            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "compute_seconds": sum(c["train_seconds"] + c["attack_seconds"] for c in per.values()),
+            "sections": per}
+
+
+def check_data(runner, settings, names, extended):
+    """Open and check (format and SHA-256) every data file the run will read, before the first
+    network trains: a damaged test file must not wait for minutes of training to be found. The
+    datasets come from the plan (with the default sparse setting, which uses the same datasets
+    as the chosen one) and the sweeps the choices read. Nothing is read when every network and
+    attack is cached already."""
+    chosen = [sections.BY_NAME[n] for n in names]
+    specs = [spec for s in chosen for _, spec in s.jobs(sections.Plan(settings, extended))]
+    sweeps = ([sweep.networks] if any(s.sparse or s.name == "sweep" for s in chosen) else []) + \
+        [s.chooser.sweep for s in chosen if s.chooser is not None]
+    specs += [spec for net_sweep in sweeps for ds in DATASET_KEY for group in net_sweep(settings, ds).values()
+              for spec in group]
     models = [spec if isinstance(spec, TrainSpec) else spec.model for spec in specs]
     cached = (all(runner.model_path(m).exists() for m in models)
               and all(runner.attack_path(a).exists() for a in specs if isinstance(a, AttackSpec)))
     if cached:
         return
-    names = {m.dataset for m in models}
-    for name in (n for n in data.DATASETS if n in names):
+    names_ = {m.dataset for m in models}
+    for name in (n for n in data.DATASETS if n in names_):
         for split in data.SPLITS:
             runner.datasets.check(name, split)
 
 
-# Per-example arrays stay in the cache (the report reads them from there): in results/ they
-# made fig5.json and fig6.json 8 MB each.
+# Per-example arrays stay in the cache, where the cells are read from.
 PER_EXAMPLE = ("correct", "clean", "broken_by")
 
 
 def _public(result):
     return {k: v for k, v in result.items() if k not in PER_EXAMPLE}
-
-
-def _model_record(info):
-    keep = ("spec", "test_accuracy", "val_accuracy", "val_accuracy_unpruned", "n_val", "n_test", "train_seconds",
-            "first_layer_nonzero", "history")
-    return {k: info[k] for k in keep if k in info}
 
 
 def _settings_record(settings, models):

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 
 from ..frontend import LEARNED, Sparsifier
 from ..models import PRUNE_RULES
-
-DEFENSES = ("none", "frontend", "sparse", "combined")
+from .defenses import DEFENSES
 # What the library's training does to a spec; raised whenever a change to it changes the
 # network a spec trains (the batches, pruning's ties, H_K's ties), so that no cache hands back
 # a network of the old training as one of the new.
@@ -63,7 +62,7 @@ class TrainSpec:
 
     def __post_init__(self):
         if self.defense not in DEFENSES:
-            raise ValueError(f"defense must be one of {DEFENSES}, got {self.defense!r}")
+            raise ValueError(f"defense must be one of {tuple(DEFENSES)}, got {self.defense!r}")
         if not 0 < self.rho <= 1:
             raise ValueError(f"rho must be in (0, 1], got {self.rho}")
         if self.prune_rule not in PRUNE_RULES:
@@ -79,11 +78,11 @@ class TrainSpec:
 
     @property
     def has_frontend(self):
-        return self.defense in ("frontend", "combined")
+        return DEFENSES[self.defense].frontend
 
     @property
     def has_sparse_layer(self):
-        return self.defense in ("sparse", "combined")
+        return DEFENSES[self.defense].sparse
 
     def frontend(self, gradient="exact", matrix=None):
         """The front end, or None without one. A learned basis needs its ``matrix``

@@ -22,7 +22,7 @@ CHECKPOINTS = ["tests/test_checkpoints.py", "tests/test_repro_cache.py"]
 LINEAR = ["tests/test_linear_model.py"]
 THEORY = ["tests/test_theory.py"]
 SPECS = ["tests/test_repro_specs.py", "tests/test_repro_runner.py"]
-PLAN = ["tests/test_repro_plan.py"]
+PLAN = ["tests/test_repro_sections.py"]
 RUNNER = ["tests/test_repro_runner.py", "tests/test_repro_cache.py"]
 CACHE = ["tests/test_repro_cache.py", "tests/test_repro_runner.py"]
 RUN_ALL = ["tests/test_run_all.py"]
@@ -657,8 +657,8 @@ EXPECT = {
     "experiments-10": ["test_repro_cache.py::test_attack_result_of_other_settings_is_recomputed_with_a_log_line"],
     "experiments-11": ["test_repro_cache.py::test_cached_model_of_other_settings_is_retrained"],
     "experiments-12": ["test_repro_specs.py::test_cache_key_is_stable_across_processes_and_json_round_trips"],
-    "reproduction-1": ["test_repro_plan.py::test_the_plan_uses_the_paper_settings"],
-    "reproduction-2": ["test_repro_plan.py::test_the_plan_uses_the_paper_settings"],
+    "reproduction-1": ["test_repro_sections.py::test_the_plan_uses_the_paper_settings"],
+    "reproduction-2": ["test_repro_sections.py::test_the_plan_uses_the_paper_settings"],
     "reproduction-4": ["test_repro_cache.py::test_corrupt_theory_cache_is_moved_aside_and_recomputed"],
     "report-1": ["test_repro_report.py::test_cw_outside_budget_counts_only_linf_above_eps"],
     "plots-1": ["test_repro_plots.py::test_each_paper_figure_gets_its_own_file_and_only_when_its_results_exist"],
@@ -730,10 +730,10 @@ EXPECT = {
     # parallel.elementwise, once the optimizer's and now the summed gradients' (its own test):
     "parallel-5": ["test_parallel.py::test_elementwise_covers_every_element_once_and_updates_strided_arrays_in_place"],
     "parallel-6": ["test_parallel.py::test_elementwise_covers_every_element_once_and_updates_strided_arrays_in_place"],
-    "beyond-11": ["test_repro_beyond.py::test_the_learned_basis_row_stands_beside_every_fixed_basis_and_names_the_best"],
+    "beyond-11": ["test_repro_open_questions.py::test_the_learned_basis_row_stands_beside_every_fixed_basis_and_names_the_best"],
 }
 # The studies beyond the paper: their training, jobs and cells.
-BEYOND = ["tests/test_repro_beyond.py", "tests/test_repro_runner.py"]
+BEYOND = ["tests/test_repro_open_questions.py", "tests/test_repro_runner.py"]
 MUTANTS += [
     M("beyond-1", "sparsenet/repro/runner.py", 'x_adv = attacks.locally_linear(clf, raw_val, y_val, SPARSE_SELECTION_EPS, mode="white")',
       'x_adv = attacks.locally_linear(clf, raw_val, y_val, SPARSE_SELECTION_EPS, mode="semi-white")', BEYOND,
@@ -922,8 +922,8 @@ MUTANTS += [
 # Code that moved to another file: the same bug, planted where the code is now.
 MOVED = {
     "experiments-7": ("sparsenet/repro/plan.py", '                    seeding = {"rng": seed} if name == "pgd" else {}\n',
-                      "                    seeding = {}\n", ["tests/test_repro_plan.py"],
-                      ["tests/test_repro_plan.py::test_the_plan_uses_the_paper_settings"]),
+                      "                    seeding = {}\n", ["tests/test_repro_sections.py"],
+                      ["tests/test_repro_sections.py::test_the_plan_uses_the_paper_settings"]),
     "adaptive-2": ("sparsenet/attacks/checks.py", "MASKING_MARGIN = 1.0 ", "MASKING_MARGIN = 2.0 ",
                    ["tests/test_attacks_checks.py", "tests/test_repro_adaptive.py"],
                    ["tests/test_attacks_checks.py::test_masking_is_flagged_as_soon_as_square_wins_by_more_than_one_point"]),
@@ -1017,8 +1017,8 @@ M35 = [
      ["tests/test_attacks_checks.py::test_every_attack_of_the_table_returns_images_and_worst_case_takes_names"]),
     ("sparsenet/repro/plan.py", '        out.update(queries=queries or a["queries"], restarts=restarts or a["square_restarts"])',
      '        out.update(queries=queries or a["queries"], restarts=restarts or 1)',
-     "the adaptive suites' Square runs once, not the library's runs", ["tests/test_repro_plan.py"],
-     ["tests/test_repro_plan.py::test_every_adaptive_suite_ends_with_the_libraries_strong_square"]),
+     "the adaptive suites' Square runs once, not the library's runs", ["tests/test_repro_sections.py"],
+     ["tests/test_repro_sections.py::test_every_adaptive_suite_ends_with_the_libraries_strong_square"]),
     ("sparsenet/progress.py", "        self.next_line = self.start + delay\n", "        self.next_line = self.start\n",
      "a short call prints a progress line at once", ["tests/test_progress.py"],
      ["tests/test_progress.py::test_a_call_shorter_than_the_delay_prints_nothing"]),
@@ -1026,6 +1026,69 @@ M35 = [
 for _n, (_file, _original, _mutated, _what, _tests, _expect) in enumerate(M35, 1):
     MUTANTS.append(M(f"trust-{_n}", _file, _original, _mutated, _tests, _what))
     EXPECT[f"trust-{_n}"] = [e[len(T):] for e in _expect]
+
+# The reproduction in one unit per section (sparsenet/repro/sections/): the same bugs, planted
+# where each section's code is now (file, original, mutated).
+SECTIONS_MOVED = {
+    "experiments-7": ("sparsenet/repro/sections/table1.py", '                seeding = {"rng": seed} if name == "pgd" else {}\n',
+                      "                seeding = {}\n"),
+    "reproduction-1": ("sparsenet/repro/sections/table1.py", "model, name, EPS, s.n_test, delta=EPS / 20, iterations=s.iterations",
+                       "model, name, EPS, s.n_test, delta=EPS / 10, iterations=s.iterations"),
+    "reproduction-2": ("sparsenet/repro/sections/accuracy_vs_eps.py",
+                       "steps = dict(iterations=its, delta=eps / 10) if iterative else {}",
+                       "steps = dict(iterations=its, delta=eps / 20) if iterative else {}"),
+    "reproduction-4": ("sparsenet/repro/sections/theory.py",
+                       'if out is None or out.get("spec") == specs and keys <= set(out):',
+                       "if out is None or isinstance(out, dict):"),
+    "adaptive-1": ("sparsenet/repro/sections/evaluation.py", "[verdict(results[k]) for k in paper_keys",
+                   "[correct(results[k]) for k in paper_keys"),
+    "adaptive-5": ("sparsenet/repro/sections/evaluation.py", '(100 * min(r["robust_accuracy"] for r in ce)',
+                   '(100 * max(r["robust_accuracy"] for r in ce)'),
+    "adaptive-6": ("sparsenet/repro/sections/evaluation.py", "if name not in GRADIENT_FREE + BLACK_BOX]",
+                   "if name not in GRADIENT_FREE]"),
+    "adaptive-7": ("sparsenet/repro/sections/evaluation.py",
+                   '    return ok & np.asarray(result["any_iterate"]["correct"], bool) if "any_iterate" in result else ok',
+                   "    return ok"),
+    "report-1": ("sparsenet/repro/sections/fig7.py", "100 * float(np.mean(linf > EPS))", "100 * float(np.mean(linf >= EPS))"),
+    "report-2": ("sparsenet/repro/sections/table1.py",
+                 'out[key("ll", defense, seed, s)] = min(semi, out.get(key("ll-white", defense, seed, s), semi))',
+                 'out[key("ll", defense, seed, s)] = max(semi, out.get(key("ll-white", defense, seed, s), semi))'),
+    "plots-1": ("sparsenet/repro/sections/fig7.py",
+                'if key("none") not in run.results or key("frontend") not in run.results:',
+                'if key("none") not in run.results and key("frontend") not in run.results:'),
+    "plots-2": ("sparsenet/repro/sections/accuracy_vs_eps.py", 'draw(figure, run, folder / f"{figure}.png")',
+                'draw(figure, run, folder / "fig5.png")'),
+    "hardening-7": ("sparsenet/repro/reproduce.py", "    check_data(runner, settings, names, extended)\n", "    pass\n"),
+    "plots-3": ("sparsenet/repro/sections/theory.py",
+                ',\n            ("Switch flips on cnn4 vs ε", flips_vs_eps(th["flips"], folder / "switch_flips.png"))]', "]"),
+    "beyond-3": ("sparsenet/repro/sections/combined.py", "            ok = ok & evaluation.verdict(r)[:len(ok)]",
+                 "            ok = ok & evaluation.correct(r)[-len(ok):]"),
+    "beyond-4": ("sparsenet/repro/sections/combined.py",
+                 'out[key(k, defense, "ll", seed, s)] = min(semi, out.get(key(k, defense, "ll-white", seed, s), semi))',
+                 'out[key(k, defense, "ll", seed, s)] = max(semi, out.get(key(k, defense, "ll-white", seed, s), semi))'),
+    "beyond-5": ("sparsenet/repro/sections/multiclass.py", "float(np.mean(radius >= CERTIFIED_EPS))",
+                 "float(np.mean(radius > 2 * CERTIFIED_EPS))"),
+    "beyond-6": ("sparsenet/repro/sections/combined.py", "rule=choice[dataset][1],", 'rule="global",'),
+    "beyond-7": ("sparsenet/repro/sections/multiclass.py", "    n_worst = s.n_test or WORST_N\n",
+                 "    n_worst = s.n_test\n"),
+    "beyond-10": ("sparsenet/repro/sections/open_questions.py", "    if out and ll is not None:\n",
+                  "    if False:\n"),
+    "beyond-11": ("sparsenet/repro/sections/learned_basis.py", "for v in BASIS_SWEEP]:", 'for v in ("cdf97", "dct")]:'),
+    "trust-8": ("sparsenet/repro/sections/evaluation.py",
+                '    before = worst[:m] | (np.asarray(suite["broken_by"][:m]) == "square")', "    before = worst[:m]"),
+    "trust-9": ("sparsenet/repro/sections/evaluation.py",
+                '    return np.asarray(result["clean"], bool) & np.asarray(result["correct"], bool)',
+                '    return np.asarray(result["correct"], bool)'),
+    "trust-11": ("sparsenet/repro/sections/theory.py", "    models = dict(jobs(Plan(s, sparse=sparse)))",
+                 "    models = dict(jobs(Plan(s)))"),
+    "trust-13": ("sparsenet/repro/sections/evaluation.py",
+                 '        out.update(queries=queries or a["queries"], restarts=restarts or a["square_restarts"])',
+                 '        out.update(queries=queries or a["queries"], restarts=restarts or 1)'),
+}
+for _m in MUTANTS:
+    if _m["id"] in SECTIONS_MOVED:
+        _m["file"], _m["original"], _m["mutated"] = SECTIONS_MOVED[_m["id"]]
+        _m["alt"] = []
 
 for _m in MUTANTS:
     _m["expect"] = [T + node for node in EXPECT.get(_m["id"], ())]
