@@ -19,7 +19,7 @@ from .sections import sweep, theory
 from .sections.choice import sparse_setting
 from .sections.models import record
 from .settings import DATASET_KEY, Settings
-from .specs import AttackSpec, TrainSpec
+from .specs import TrainSpec
 
 
 def _stderr(msg):
@@ -45,7 +45,7 @@ def plan(runner, settings, names, extended):
     sparse = (sparse_setting(runner, settings, sweep.networks)
               if any(s.sparse or s.name == "sweep" for s in chosen) else None)
     choices = {s.name: sparse_setting(runner, settings, s.chooser.sweep, s.chooser.what, s.chooser.classes)
-               for s in chosen if s.chooser is not None}
+               for s in chosen if s.chooser is not None and s.chooser.applies(extended)}
     jobs = {s.name: s.jobs(sections.Plan(settings, extended, sparse, choices.get(s.name))) for s in chosen}
     return jobs, sparse, choices
 
@@ -90,11 +90,11 @@ def compute(runner, jobs, settings, log):
             model = spec if isinstance(spec, TrainSpec) else spec.model
             models[model.key()] = model
             owner.setdefault(model.key(), name)
-    attacks = [(key, spec) for js in jobs.values() for key, spec in js if isinstance(spec, AttackSpec)]
+    attacks = [(key, spec) for js in jobs.values() for key, spec in js if not isinstance(spec, TrainSpec)]
     todo_models = [m for m in models.values() if not runner.model_path(m).exists()]
-    todo_attacks = [a for _, a in attacks if not runner.attack_path(a).exists()]
+    todo_attacks = [a for _, a in attacks if not runner.path(a).exists()]
     progress = Progress(sum(map(train_cost, todo_models)) + sum(map(attack_cost, todo_attacks)), log)
-    log(f"{len(models)} networks ({len(todo_models)} to train), {len(attacks)} attack runs "
+    log(f"{len(models)} networks ({len(todo_models)} to train), {len(attacks)} attack and verification runs "
         f"({len(todo_attacks)} to run); sections: {' '.join(jobs)}")
     for m in models.values():
         cached = runner.model_path(m).exists()
@@ -102,8 +102,8 @@ def compute(runner, jobs, settings, log):
         progress.step(0 if cached else train_cost(m), f"model {m.name}{' (cached)' if cached else ''}")
     results, infos = {}, {}
     for key, spec in attacks:
-        cached = runner.attack_path(spec).exists()
-        r = results[key] = runner.attack(spec)
+        cached = runner.path(spec).exists()
+        r = results[key] = runner.result(spec)
         progress.step(0 if cached else attack_cost(spec),
                       f"{key}: accuracy {100 * r['robust_accuracy']:.2f}%{' (cached)' if cached else ''}")
     for section_jobs in jobs.values():
@@ -134,7 +134,7 @@ def compute_time(runner, run, start):
         per[run.owner[key]]["train_seconds"] += runner.model_info(m)["train_seconds"]
     for name, section_jobs in run.jobs.items():
         per[name]["attack_seconds"] += sum(run.results[k]["wall_seconds"] for k, spec in section_jobs
-                                           if isinstance(spec, AttackSpec))
+                                           if not isinstance(spec, TrainSpec))
     if run.theory is not None:
         per["theory"]["attack_seconds"] += run.theory.get("wall_seconds", 0)
     return {"wall_seconds": time.perf_counter() - start,
@@ -152,12 +152,12 @@ def check_data(runner, settings, names, extended):
     chosen = [sections.BY_NAME[n] for n in names]
     specs = [spec for s in chosen for _, spec in s.jobs(sections.Plan(settings, extended))]
     sweeps = ([sweep.networks] if any(s.sparse or s.name == "sweep" for s in chosen) else []) + \
-        [s.chooser.sweep for s in chosen if s.chooser is not None]
+        [s.chooser.sweep for s in chosen if s.chooser is not None and s.chooser.applies(extended)]
     specs += [spec for net_sweep in sweeps for ds in DATASET_KEY for group in net_sweep(settings, ds).values()
               for spec in group]
     models = [spec if isinstance(spec, TrainSpec) else spec.model for spec in specs]
     cached = (all(runner.model_path(m).exists() for m in models)
-              and all(runner.attack_path(a).exists() for a in specs if isinstance(a, AttackSpec)))
+              and all(runner.path(a).exists() for a in specs if not isinstance(a, TrainSpec)))
     if cached:
         return
     names_ = {m.dataset for m in models}

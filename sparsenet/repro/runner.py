@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import attacks, data, files
+from .. import attacks, data, files, theory, verify
 from ..checkpoints import load_checkpoint, save_checkpoint
 from ..frontend import LEARNED, pca_basis
 from ..models import Classifier, build, prune
@@ -24,7 +24,7 @@ from ..parallel import DataParallel
 from ..training import accuracy, fit, set_penalty
 from . import cache
 from .settings import SPARSE_SELECTION_EPS
-from .specs import AttackSpec, TrainSpec, as_json
+from .specs import AttackSpec, TrainSpec, VerifySpec, as_json
 
 
 def _stderr(msg):
@@ -228,6 +228,65 @@ class Runner:
             return json.loads(path.read_text())   # exactly what a later run reads back
 
         return cache.get_or_compute(path, load, run, self.log)
+
+    # -- exact verification -------------------------------------------------------------
+    def verify_path(self, spec: VerifySpec):
+        return self.cache_dir / "verify" / f"{spec.model.name}-{spec.kind}-{spec.key()}.json"
+
+    def verify(self, spec: VerifySpec):
+        """Run (or read from the cache) one exact verification; returns its result dict."""
+        path = self.verify_path(spec)
+
+        def load(log):
+            result = cache.read_json(path, log)
+            if result is not None and result.get("spec") == as_json(spec) and "status" in result:
+                return result
+            if result is not None and log is not None:
+                log(f"cached result {path.name} was made from other settings; verifying again")
+            return None
+
+        def run():
+            clf = self.classifier(spec.model)
+            x, y = self.datasets.test_set(spec.model, spec.n_test)
+            t0 = time.perf_counter()
+            self.log(f"running {spec.label} on {len(x):,} images")
+            result = run_verify(clf, x, y, spec, log=self.log)
+            result.update(spec=as_json(spec), key=spec.key(), label=spec.label,
+                          wall_seconds=time.perf_counter() - t0)
+            files.write_json(path, result)
+            return json.loads(path.read_text())
+
+        return cache.get_or_compute(path, load, run, self.log)
+
+    def path(self, spec):
+        """Where the result of an attack or a verification is cached."""
+        return self.verify_path(spec) if isinstance(spec, VerifySpec) else self.attack_path(spec)
+
+    def result(self, spec):
+        """The result of an attack or a verification, through the cache."""
+        return self.verify(spec) if isinstance(spec, VerifySpec) else self.attack(spec)
+
+
+def run_verify(clf, x, y, spec: VerifySpec, log=None):
+    """``verify.exact`` or ``verify.minimal_radius`` of ``spec`` on (x, y), the images of the
+    ``fast_path`` attacks handed over so that what they break needs no solver; a JSON-ready dict
+    (per example: status, solver seconds; for the radius, the exact and Theorem 2's radii)."""
+    x_adv = None
+    if spec.fast_path:
+        suite = attacks.build_suite(spec.fast_path, rng=spec.seed)
+        x_adv = attacks.worst_case(clf, x, y, spec.eps, suite, log=log).x_adv
+    net = clf.net
+    if spec.kind == "exact":
+        found = verify.exact(net, x, y, spec.eps, time_limit=spec.time_limit, x_adv=x_adv, log=log)
+        return {"n": found.n, "robust_accuracy": found.robust_accuracy, "robust_upper": found.robust_upper,
+                "counts": {k: int(v) for k, v in found.counts.items()}, "status": [str(v) for v in found.status],
+                "seconds": np.asarray(found.seconds, np.float64).tolist()}
+    found = verify.minimal_radius(net, x, y, x_adv=x_adv, time_limit=spec.time_limit, log=log)
+    certified = theory.certified_radius(net, x, y)
+    finite = lambda values: [float(v) if np.isfinite(v) else None for v in np.asarray(values, np.float64)]  # noqa: E731
+    return {"n": found.n, "robust_accuracy": float(np.mean(np.asarray(found.status) != "clean-wrong")),
+            "status": [str(v) for v in found.status], "radius": finite(found.radius),
+            "certified": finite(certified), "seconds": np.asarray(found.seconds, np.float64).tolist()}
 
 
 # What every attack result holds (``attacks.evaluate``): a cached file without them was written

@@ -132,6 +132,34 @@ class AttackSpec:
         return f"{self.model.name} {self.attack}{extra}{f' x{its}' if its > 1 else ''} eps={self.eps:g}"
 
 
+@dataclass(frozen=True)
+class VerifySpec:
+    """Exact verification (``sparsenet.verify``) of one network on the first ``n_test`` test
+    images: ``kind`` "exact" (``verify.exact`` at ``eps``) or "radius" (``verify.minimal_radius``,
+    beside Theorem 2's certified radius). The examples the attacks ``fast_path`` (names of
+    ``attacks.ATTACKS``, run as a worst case with the run's ``seed``) break need no solver:
+    their images are the proof. ``time_limit``: seconds per example."""
+    model: TrainSpec
+    eps: float = 0.25
+    n_test: int | None = None
+    kind: str = "exact"
+    time_limit: float = 120.0
+    fast_path: tuple = ()
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.kind not in ("exact", "radius"):
+            raise ValueError(f"kind must be 'exact' or 'radius', got {self.kind!r}")
+
+    def key(self):
+        return spec_hash(self)
+
+    @property
+    def label(self):
+        what = f"eps={self.eps:g}" if self.kind == "exact" else "minimal radius"
+        return f"{self.model.name} verify {what}"
+
+
 def attack_spec(model, attack, eps=0.0, n_test=None, gradient="exact", **settings):
     """``AttackSpec`` with its settings given as keyword arguments."""
     return AttackSpec(model, attack, eps, n_test, gradient, tuple(sorted(settings.items())))

@@ -11,13 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import (accuracy_vs_eps, adaptive, b2, combined, fig7, frontend_studies, learned_basis, levels, multiclass,
-               open_questions, sweep, table1, table2, theory)
+               open_questions, sweep, table1, table2, theory, verify)
 from .base import Chooser, Plan, Run, Section, seeded, unseeded
 
 # In run order. A network belongs to the first section that uses it (for the time table).
 SECTIONS = (b2.SECTION, table1.SECTION, table2.SECTION, sweep.SECTION, accuracy_vs_eps.FIG5, accuracy_vs_eps.FIG6,
             fig7.SECTION, theory.SECTION, adaptive.SECTION, levels.SECTION, frontend_studies.RHO,
-            frontend_studies.BASIS, combined.SECTION, multiclass.SECTION, learned_basis.SECTION)
+            frontend_studies.BASIS, combined.SECTION, multiclass.SECTION, learned_basis.SECTION, verify.SECTION)
 BY_NAME = {section.name: section for section in SECTIONS}
 DEFAULT = tuple(s.name for s in SECTIONS if not s.extended)
 EXTENDED = tuple(s.name for s in SECTIONS if s.extended)
@@ -30,6 +30,7 @@ def open_questions_sanity(summ, ctx):
 
 # REPORT.md's parts after its opening, in order: (summ, ctx) -> lines.
 REPORT = (table1.report, table2.report, sweep.report, levels.report, b2.report, fig7.report, adaptive.report,
+          verify.report,
           frontend_studies.RHO.report, frontend_studies.BASIS.report, open_questions.opening, combined.report,
           multiclass.report, learned_basis.report, open_questions_sanity, theory.report)
 
@@ -47,7 +48,7 @@ def open_questions_figure(run, folder):
 
 
 # REPORT.md's figures, in order: (run, folder) -> [(title, path)].
-FIGURES = (accuracy_vs_eps.FIG5.figures, accuracy_vs_eps.FIG6.figures, fig7.figures, adaptive.figures,
+FIGURES = (accuracy_vs_eps.FIG5.figures, accuracy_vs_eps.FIG6.figures, fig7.figures, adaptive.figures, verify.figures,
            frontend_studies.RHO.figures, frontend_studies.BASIS.figures, open_questions_figure, theory.figures)
 
 def cells(run):

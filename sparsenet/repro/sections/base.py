@@ -42,11 +42,16 @@ class Section:
 class Chooser:
     """How a section chooses its sparse network (``choice.sparse_setting``): ``sweep(s,
     dataset)`` -> {(l1, rule): [TrainSpec per seed]}, ``key(dataset key, "l1" or "rule")``
-    -> the summary key of the choice, ``classes`` (L), and ``what`` (its log line's name)."""
+    -> the summary key of the choice, ``classes`` (L), ``what`` (its log line's name), and
+    ``extended_only``: chosen only with ``--extended`` (for a section whose choosing part is)."""
     sweep: object
     key: object
     what: str
     classes: int = 2
+    extended_only: bool = False
+
+    def applies(self, extended):
+        return extended or not self.extended_only
 
 
 @dataclass(frozen=True)
