@@ -238,7 +238,7 @@ def test_the_common_mistakes_have_wrong_answers():
     names = {w.stem.split("__")[1] for w in WRONG}
     for mistake in ("zero_weights_move", "nan_without_clean_correct", "ties_keep_all", "ties_higher_index",
                     "switches_without_bias", "clipped_at_one_side", "layer_off_by_one", "mean_instead_of_max",
-                    "adversarial_accuracy"):
+                    "adversarial_accuracy", "wrong_sign", "missing_bound", "l_and_u_swapped", "a_means_off"):
         assert mistake in names, mistake
 
 
@@ -257,7 +257,7 @@ def test_the_tie_rule_of_the_top_k_exercise_is_the_front_ends():
     x = np.concatenate([np.full((1, 28, 28), 0.5), np.kron(blocks, np.ones((2, 2)))])   # repeated 2 x 2 blocks
     front = frontend.Sparsifier("haar", rho=0.03)
     c = front.coefficients(x)
-    assert all(check._tie_at_k(c[i:i + 1], front.K) for i in range(len(c)))
+    assert all(check.tie_at_k(c[i:i + 1], front.K) for i in range(len(c)))
     np.testing.assert_array_equal(front.support(x), check.top_k_reference(c, front.K) > 0)
 
 

@@ -180,8 +180,9 @@ def top_k_reference(c, K):
     return mask
 
 
-def _tie_at_k(c, K):
-    """Does some row of c have several equal |c| straddling the K-th place?"""
+def tie_at_k(c, K):
+    """Does some row of coefficient rows c (B, N) have several equal |c| straddling the K-th
+    place (a tie the support M_x must break by index, lower first)?"""
     a = -np.sort(-np.abs(c), axis=1)
     t = a[:, K - 1:K]
     return bool(np.any((np.abs(c) == t).sum(axis=1) > K - (np.abs(c) > t).sum(axis=1)))
@@ -203,7 +204,7 @@ def check_top_k(fn, rng, module):
             x = np.clip(rng.uniform(-0.5, 1.2, (B, 784)), 0, 1)
             desc = f"#{case} (basis {basis}, B={B}, K={K})"
         c = x @ A.T
-        assert basis != "pixel" or _tie_at_k(c, K)
+        assert basis != "pixel" or tie_at_k(c, K)
         expected = np.clip((c * top_k_reference(c, K)) @ S.T, 0, 1)
         got = fn(x.copy(), A, S, K)
 
@@ -563,6 +564,124 @@ def check_theorem2_bounds(fn, rng, module):
         ])
 
 
+# -- chapter 8 -------------------------------------------------------------------------------
+def relu_reference(zhat, z, a, l, u):
+    """The big-M constraints of z = max(0, zhat) for an unstable unit, l <= zhat <= u, l < 0 < u
+    (a = 1: on; a fractional: the LP relaxation), per point: all four hold."""
+    return (z >= zhat) & (z >= 0) & (z <= zhat - l * (1 - a)) & (z <= u * a)
+
+
+def _relu_points(rng, n, fractional, chapter_unit=False):
+    """n points (zhat, z, a) and bounds (l, u) per point, all multiples of 1/64 or coarser, so
+    that every constraint is computed exactly in float64 (no rounding at the boundaries). Half the
+    points lie on the graph z = max(0, zhat), a quarter on the relaxation's upper boundary."""
+    if chapter_unit:
+        l, u = np.full(n, -2.0), np.full(n, 3.0)
+    else:
+        l, u = -rng.integers(1, 33, n) / 8, rng.integers(1, 33, n) / 8
+    zhat = rng.integers(np.round(16 * (l - 1)).astype(int), np.round(16 * (u + 1)).astype(int) + 1) / 16
+    if fractional:
+        a = rng.integers(0, 9, n) / 8
+    else:
+        a = np.where(rng.random(n) < 0.75, (zhat > 0) * 1.0, rng.integers(0, 2, n) * 1.0)
+    z = rng.integers(np.round(16 * (np.minimum(l, 0) - 1)).astype(int), np.round(16 * (u + 1)).astype(int) + 1) / 16
+    kind = rng.random(n)
+    z = np.where(kind < 0.5, np.maximum(zhat, 0.0), z)
+    z = np.where((kind >= 0.5) & (kind < 0.75), np.minimum(zhat - l * (1 - a), u * a), z)
+    return zhat, z, a, l, u
+
+
+RELU_HINTS = [
+    # (a wrong rule, the hint it earns); the first that matches the answer on every point is given
+    (lambda zh, z, a, l, u: (z >= zh) & (z >= 0) & (z <= zh + l * (1 - a)) & (z <= u * a),
+     "wrong sign in the third constraint: it is z <= zhat - l (1 - a). With l < 0, -l (1 - a) >= 0 LOOSENS "
+     "z <= zhat when the unit is off (a = 0); z <= zhat + l (1 - a) tightens it, and leaves an off unit with "
+     "zhat below -l no feasible z"),
+    (lambda zh, z, a, l, u: (z >= zh) & (z >= 0) & (z <= zh - l * (1 - a)),
+     "a missing bound: z <= u a. Without it an off unit (a = 0) may take any z from max(0, zhat) up to "
+     "zhat - l; z <= u a is what pins z to 0 when a = 0"),
+    (lambda zh, z, a, l, u: (z >= zh) & (z >= 0) & (z <= u * a),
+     "a missing bound: z <= zhat - l (1 - a). Without it an on unit (a = 1) may take any z from max(0, zhat) "
+     "up to u; this constraint is what pins z to zhat when a = 1"),
+    (lambda zh, z, a, l, u: (z >= zh) & (z <= zh - l * (1 - a)) & (z <= u * a),
+     "a missing bound: z >= 0. A ReLU's output is never negative; without it a = 1 allows z = zhat below 0, "
+     "and a = 0 any z between zhat and 0"),
+    (lambda zh, z, a, l, u: (z >= 0) & (z <= zh - l * (1 - a)) & (z <= u * a),
+     "a missing bound: z >= zhat. Without it an on unit may take any z between 0 and zhat, and an off unit "
+     "(z = 0) a positive zhat"),
+    (lambda zh, z, a, l, u: (z >= zh) & (z >= 0) & (z <= zh - u * (1 - a)) & (z <= l * a),
+     "l and u swapped: u belongs in z <= u a (how large z may be when the unit is on) and -l in "
+     "z <= zhat - l (1 - a) (how far below 0 zhat may be when it is off)"),
+    (lambda zh, z, a, l, u: (z >= zh) & (z >= 0) & (z <= zh + u * (1 - a)) & (z <= -l * a),
+     "l and u swapped: u belongs in z <= u a (how large z may be when the unit is on) and -l in "
+     "z <= zhat - l (1 - a) (how far below 0 zhat may be when it is off)"),
+    (lambda zh, z, a, l, u: (z >= zh) & (z >= 0) & (z <= zh - l * a) & (z <= u * (1 - a)),
+     "a has the wrong meaning: a = 1 must mean ON (then z <= zhat - l (1 - a) reads z <= zhat) and a = 0 OFF "
+     "(then z <= u a reads z <= 0); you wrote the constraints of a = 1 meaning off"),
+    (lambda zh, z, a, l, u: (z > zh) & (z > 0) & (z < zh - l * (1 - a)) & (z < u * a),
+     "strict inequalities: the constraints are >= and <=, and the points of the graph z = max(0, zhat) lie ON "
+     "them (z = zhat when on, z = 0 when off): they must be feasible"),
+    (lambda zh, z, a, l, u: relu_reference(zh, z, a, l, u) & ((a == 0) | (a == 1)),
+     "you rejected fractional a: for a between 0 and 1 the same four inequalities describe the LP relaxation "
+     "the solver starts from; test only the four constraints"),
+]
+
+
+def check_relu_constraints(fn, rng, module):
+    """Chapter 8: relu_feasible(zhat, z, a, l, u) -> (n,) booleans, the big-M constraints of one ReLU."""
+    cases = [("the chapter's unit, l = -2, u = 3; a in {0, 1}", False, True),
+             ("random bounds per point; a in {0, 1}", False, False),
+             ("random bounds per point; a in {0, 1}", False, False),
+             ("random bounds per point; a fractional, in {0, 1/8, ..., 1}: the relaxation", True, False),
+             ("random bounds per point; a fractional, in {0, 1/8, ..., 1}: the relaxation", True, False)]
+    what = "relu_feasible(zhat, z, a, l, u)"
+    n = 400
+    inputs = [(text, _relu_points(rng, n, fractional, chapter_unit)) for text, fractional, chapter_unit in cases]
+
+    def answer(case):
+        text, points = inputs[case]
+        expected = relu_reference(*points)
+        desc = (f"#{case} ({text}; {n} points, half of them on the graph z = max(0, zhat), "
+                f"{int(expected.sum())} feasible)")
+        got = fn(*(p.copy() for p in points))
+        if got is None:
+            raise Mismatch(f"{what} on input {desc}: your function returned None (a missing `return`?); "
+                           f"expected {n} booleans, got None")
+        got = np.asarray(got)
+        if got.shape != (n,):
+            raise Mismatch(f"{what} on input {desc}: shape ({n},) expected (one answer per point), got {got.shape}")
+        if got.dtype != bool:
+            if not np.isin(got, (0, 1)).all():
+                raise Mismatch(f"{what} on input {desc}: expected booleans (True: all four constraints hold), "
+                               f"got values such as {got[~np.isin(got, (0, 1))][0]!r}")
+            got = got.astype(bool)
+        return got, expected, desc
+
+    for case in range(len(cases)):
+        got, expected, desc = answer(case)
+        if np.array_equal(got, expected):
+            continue
+        # The hints whose wrong rule gives this answer; where several do (a rule that admits no
+        # point at all, say), the later inputs decide between them.
+        points = inputs[case][1]
+        candidates = [(rule, hint) for rule, hint in RELU_HINTS if np.array_equal(got, rule(*points))]
+        for later in range(case + 1, len(cases)):
+            if len(candidates) < 2:
+                break
+            got_later = answer(later)[0]
+            kept = [(rule, hint) for rule, hint in candidates if np.array_equal(got_later, rule(*inputs[later][1]))]
+            candidates = kept or candidates
+        diagnosis = candidates[0][1] if candidates else "values differ"
+        zhat, z, a, l, u = points
+        differ = got != expected
+        inside = np.flatnonzero(differ & (zhat >= l) & (zhat <= u))     # a point the bounds allow shows it best
+        k = int(inside[0]) if len(inside) else int(np.flatnonzero(differ)[0])
+        raise Mismatch(f"{what} on input {desc}: {diagnosis}\n"
+                       f"    first difference at the point zhat = {zhat[k]:g}, z = {z[k]:g}, a = {a[k]:g} (l = {l[k]:g}, "
+                       f"u = {u[k]:g}; max(0, zhat) = {max(zhat[k], 0.0):g}): expected {bool(expected[k])}, "
+                       f"got {bool(got[k])} ({int(differ.sum())} of {n} points differ)")
+
+
 EXERCISES = {
     # name: (what the file defines, checker, chapter, file stem)
     "fgsm_linear": ("fgsm_linear", check_fgsm_linear, 1, "ex1_fgsm_linear"),
@@ -575,6 +694,7 @@ EXERCISES = {
     "halving_eps": ("halving_eps", check_halving_eps, 5, "ex5_halving_eps"),
     "dlr_loss": ("dlr_loss", check_dlr_loss, 6, "ex6_dlr_loss"),
     "theorem2_bounds": ("theorem2_bounds", check_theorem2_bounds, 7, "ex7_theorem2_bounds"),
+    "relu_constraints": ("relu_feasible", check_relu_constraints, 8, "ex8_relu_constraints"),
 }
 NEEDS_DATA = {"halving_eps"}
 
