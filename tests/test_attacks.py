@@ -230,7 +230,8 @@ def run_all_new(clf, x, y, eps, batch_size):
     out = {"apgd-ce": attacks.apgd(clf, x, y, eps, iterations=12, rng=0, batch_size=batch_size),
            "apgd-second": attacks.apgd(clf, x, y, eps, iterations=12, loss="dlr" if multi else "margin", rng=0,
                                        batch_size=batch_size),
-           "square": attacks.square(clf, x, y, eps, queries=60, rng=0, batch_size=batch_size)}
+           "square": attacks.square(clf, x, y, eps, queries=60, rng=0, batch_size=batch_size),
+           "apgd-units": attacks.apgd_units(clf, x, y, eps, iterations=4, batch_size=batch_size, log=None)}
     if multi:
         out["apgd-t"] = attacks.apgd_targeted(clf, x, y, eps, iterations=8, n_targets=3, rng=0, batch_size=batch_size)
     return out
@@ -563,3 +564,63 @@ def test_carlini_wagner_breaks_label_0_examples_of_a_one_logit_network():
     assert info.success.all()
     assert (clf.predict(info.x_adv) == 1).all()
     assert (info.l2 < 5).all()
+
+
+# -- APGD from unit starts ---------------------------------------------------------------------
+def hidden_unit_network(eps):
+    """fc2 built so that a gradient attack cannot win: at x = 0.5 everywhere, unit 0 (output
+    weight +1) keeps the logit at 0.3 > 0 and an ε-step lowers it by at most ε = 0.1; unit 1
+    (output weight -10) is off, ``margin`` below its threshold, and switched on only by
+    raising all of its 392 pixels together, which no random start comes close to."""
+    net = fc2(seed=0, dtype=np.float64)
+    first, last = net.weighted
+    first.params["W"][:] = 0.0
+    first.params["b"][:] = 0.0
+    last.params["W"][:] = 0.0
+    first.params["W"][:392, 0] = 1 / 392
+    first.params["W"][392:, 1] = 1.0
+    first.params["b"][1] = -(392 * 0.5 + 300 * eps)
+    last.params["W"][0, 0], last.params["W"][1, 0] = 1.0, -10.0
+    last.params["b"][:] = -0.2
+    return Classifier(net)
+
+
+def test_apgd_units_switches_on_the_unit_a_gradient_attack_cannot_see():
+    eps = 0.1
+    clf = hidden_unit_network(eps)
+    x = np.full((3, 28, 28), 0.5)
+    y = np.ones(3, np.int64)
+    assert (clf.predict(x) == 1).all()
+    for restarts in (1, 5):      # random starts on the ε-sphere leave unit 1 off: robust
+        adv = attacks.apgd(clf, x, y, eps, loss="margin", restarts=restarts, rng=0, log=None)
+        assert attacks.robust(attacks.evaluate(clf, x, y, adv, eps=eps)).all()
+    adv = attacks.apgd_units(clf, x, y, eps, log=None)
+    assert not attacks.robust(attacks.evaluate(clf, x, y, adv, eps=eps)).any()
+    assert np.abs(adv - x).max() <= eps + 1e-12
+
+
+def test_unit_starts_push_each_unit_up_then_down_within_the_ball_and_the_box():
+    W = np.zeros((784, 2))
+    W[0, 0], W[1, 1] = 2.0, -3.0
+    x = np.stack([np.full((28, 28), 0.95), np.full((28, 28), 0.3)])
+    starts = list(attacks.unit_starts(x, W, 0.1))
+    assert len(starts) == 4 and all(s.shape == x.shape for s in starts)
+    up0, down0, up1, down1 = (s.reshape(2, -1) for s in starts)
+    assert up0[0, 0] == 1.0 and down0[0, 0] == pytest.approx(0.85)      # clipped to [0, 1]
+    assert up1[0, 1] == pytest.approx(0.85) and down1[0, 1] == 1.0       # W < 0: up lowers the pixel
+    assert (up0[0, 2:] == 0.95).all()                                    # sgn 0: untouched
+    assert up0[1, 0] == pytest.approx(0.4) and down1[1, 1] == pytest.approx(0.4)   # each image its own corner
+
+
+def test_apgd_units_needs_a_dense_first_layer_and_is_in_the_default_suite_only_then():
+    x = np.full((2, 28, 28), 0.5)
+    with pytest.raises(ValueError, match="first layer with weights is Dense.*Conv2D"):
+        attacks.apgd_units(Classifier(cnn4(seed=0)), x, np.zeros(2, np.int64), 0.1, log=None)
+    with pytest.raises(ValueError, match="loss"):
+        attacks.apgd_units(Classifier(fc2(seed=0)), x, np.zeros(2, np.int64), 0.1, loss="dlr-targeted", log=None)
+    assert "apgd-units/exact" in attacks.default_names(Classifier(fc2(seed=0)))
+    assert "apgd-units/exact" not in attacks.default_names(Classifier(cnn4(seed=0)))
+    names = [a.name for a in attacks.default_suite(Classifier(fc2(seed=0)))]
+    assert names.index("apgd-units/exact") == len(names) - 2 and names[-1] == "square"
+    with pytest.raises(ValueError, match="rng"):        # deterministic: it takes no seed
+        attacks.make("apgd-units", rng=0)

@@ -66,7 +66,7 @@ def test_multiclass_trains_fc10_without_and_with_sparsity_and_fine_tuning():
     assert (ll.attack, ll.eps, ll.n_test) == ("ll", 0.25, None)
     worst = got["beyond/multiclass/mnist/none/suite@1"]
     assert worst.n_test == multiclass.WORST_N and worst.setting("suite") == (
-        "apgd-ce/exact", "apgd-dlr/exact", "apgd-t/exact", "square")
+        "apgd-ce/exact", "apgd-dlr/exact", "apgd-t/exact", "apgd-units/exact", "square")
     assert "beyond/multiclass/mnist/sparse/eps/0.5/paper" in got
     assert {k.split("@")[-1] for k in got if k.startswith("beyond/multiclass/mnist/none/clean")} == \
         {"beyond/multiclass/mnist/none/clean", "1", "2"}

@@ -39,7 +39,7 @@ def test_it_compares_with_the_very_runs_of_the_adaptive_section_and_table2():
     assert got["verify/fc2-fashion/none/0.25/ll"] == table2["table2/fashion/none"]
     assert got["verify/fc10-mnist/sparse/0.25/suite"] == multiclass["beyond/multiclass/mnist/sparse/suite"]
     # the fast path: the suite's gradient attacks, never the verifier inside an attack
-    assert got["verify/fc2-mnist/none/0.25/exact"].fast_path == ("apgd-ce/exact", "apgd-margin/exact")
+    assert got["verify/fc2-mnist/none/0.25/exact"].fast_path == ("apgd-ce/exact", "apgd-margin/exact", "apgd-units/exact")
 
 
 def fake(correct, clean=None):

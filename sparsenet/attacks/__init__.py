@@ -12,11 +12,11 @@ size. ``evaluate`` re-predicts what an attack returns and checks its budget.
     linear     the locally linear attacks (Sections 3.5-3.6)
     gradient   FGSM, iterative FGSM, PGD, MI-FGSM
     cw         Carlini-Wagner l2 (Appendix B.3)
-    autopgd    APGD with the CE, DLR and margin losses, APGD-T
+    autopgd    APGD with the CE, DLR and margin losses, APGD-T, APGD from unit starts
     square_attack  the Square Attack (gradient-free)
     suite      ``worst_case`` over a suite, transfer, random-sign noise
 """
-from .autopgd import APGDRun, apgd, apgd_batch, apgd_targeted, checkpoints, dlr_loss
+from .autopgd import APGDRun, apgd, apgd_batch, apgd_targeted, apgd_units, checkpoints, dlr_loss, unit_starts
 from .checks import Check, Diagnosis, diagnose
 from .common import (check_inputs, check_settings, evaluate, loss_gradient, margin, project, robust,
                      with_gradient)
@@ -24,11 +24,11 @@ from .cw import CWDetails, carlini_wagner_l2, carlini_wagner_l2_details
 from .gradient import Iterates, fgsm, iterates, iterative_fgsm, mi_fgsm, pgd
 from .linear import locally_linear
 from .square_attack import square
-from .suite import (ATTACKS, Attack, WorstCase, build_suite, default_names, default_suite, make, random_sign,
+from .suite import (ATTACKS, Attack, WorstCase, build_suite, default_names, default_suite, make, random_sign, settings_for,
                     transfer, worst_case)
 
-__all__ = ["APGDRun", "apgd", "apgd_batch", "apgd_targeted", "checkpoints", "dlr_loss", "Check", "Diagnosis", "diagnose", "check_inputs",
+__all__ = ["APGDRun", "apgd", "apgd_batch", "apgd_targeted", "apgd_units", "unit_starts", "checkpoints", "dlr_loss", "Check", "Diagnosis", "diagnose", "check_inputs",
            "check_settings", "evaluate", "loss_gradient", "margin", "project", "robust", "with_gradient", "CWDetails",
            "carlini_wagner_l2", "carlini_wagner_l2_details", "Iterates", "fgsm", "iterates", "iterative_fgsm",
            "mi_fgsm", "pgd", "locally_linear", "square", "ATTACKS", "Attack", "WorstCase", "build_suite",
-           "default_names", "default_suite", "make", "random_sign", "transfer", "worst_case"]
+           "default_names", "default_suite", "make", "random_sign", "settings_for", "transfer", "worst_case"]

@@ -178,6 +178,71 @@ def apgd(clf, x, y, eps, iterations=100, loss="ce", restarts=1, rho=0.75, rng=No
     return out
 
 
+def first_dense_weights(net):
+    """W (D, H) of the network's first layer with weights, which must be ``Dense`` (after any
+    ``Flatten``): the first hidden layer's pre-activations are x W + b."""
+    from ..layers import Dense
+    for layer in net.layers:
+        if getattr(layer, "params", None):
+            if not isinstance(layer, Dense):
+                raise ValueError(f"apgd_units needs a network whose first layer with weights is Dense (fc2, "
+                                 f"fc10); this one starts with {type(layer).__name__}")
+            return layer.params["W"]
+    raise ValueError("apgd_units needs a network with a Dense layer; this one has no weights")
+
+
+def unit_starts(x, W, eps):
+    """The 2H corners of the ε-ball around each image that push one first-layer unit j's
+    pre-activation x W_j + b_j up (x + ε sgn W_j) or down (x - ε sgn W_j) as far as the ball
+    allows, clipped to [0, 1]: (2H, n, *x.shape[1:]) as a generator, unit by unit."""
+    for j in range(W.shape[1]):
+        direction = np.sign(W[:, j]).reshape(x.shape[1:]).astype(x.dtype)
+        for sign in (1, -1):
+            yield np.clip(x + sign * eps * direction, 0, 1)
+
+
+def apgd_units(clf, x, y, eps, iterations=100, loss="margin", rho=0.75, batch_size=500, only=None, log=stderr):
+    """APGD from the corners that switch each first-layer unit on or off (``unit_starts``).
+
+    Why: a ReLU that is off at every point a gradient attack visits has zero slope there, so
+    the attack cannot see that switching it on would cross the decision boundary (w_eq(x) of
+    Section 3.2 holds only the active paths). On an undefended fc2, exact verification finds
+    such examples: broken in the ε-ball, but every APGD and Square run stops in a local
+    minimum with the helpful unit off. Starting from the corner that drives unit j's
+    pre-activation as far up (or down) as ε allows switches it first; APGD then descends.
+
+    For networks whose first layer with weights is ``Dense`` (fc2, fc10): 2H runs of APGD
+    (H hidden units), each on the examples still robust; deterministic (no random start).
+    Returns the adversarial images (each example's first misclassified point, else its
+    highest-loss point over the runs); ``only``, ``log`` as ``apgd``.
+    """
+    x, y = check_inputs(clf, x, y, eps)
+    s = check_settings(iterations=iterations, rho=rho, batch_size=batch_size)
+    if loss not in LOSSES or loss == "dlr-targeted":
+        raise ValueError(f"unknown apgd_units loss {loss!r}; choose from ('ce', 'dlr', 'margin')")
+    W = first_dense_weights(clf.net)
+    chosen = selected(only, len(x))
+    out = x.copy()
+    robust = np.zeros(len(x), bool)
+    robust[chosen] = clf.predict(x[chosen], s["batch_size"]) == y[chosen]
+    best_loss = np.full(len(x), -np.inf)
+    runs = 2 * W.shape[1]
+    report = Progress("APGD from unit starts", runs, log, "starts")
+    for r, start in enumerate(unit_starts(x, W, eps)):
+        idx = np.flatnonzero(robust)
+        for b in batches(len(idx), s["batch_size"]):
+            i = idx[b]
+            x_adv, fooled, f_best = apgd_batch(clf, x[i], y[i], eps, iterations=s["iterations"], start=start[i],
+                                               loss=loss, rho=s["rho"])
+            keep = fooled | (f_best > best_loss[i])
+            out[i[keep]] = x_adv[keep]
+            best_loss[i[keep]] = f_best[keep]
+            robust[i[fooled]] = False
+        report.update(r + 1, f"{int(robust[chosen].sum()):,} still robust")
+    report.finish()
+    return out
+
+
 class APGDRun(NamedTuple):
     """What ``apgd_batch`` returns, per example of the batch.
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..frontend import GRADIENTS
 from ..progress import check_log, duration, stderr
-from .autopgd import apgd, apgd_targeted
+from .autopgd import apgd, apgd_targeted, apgd_units, first_dense_weights
 from .common import SETTINGS, check_inputs, check_settings, evaluate, project, selected, with_gradient
 from .cw import carlini_wagner_l2
 from .gradient import fgsm, iterative_fgsm, mi_fgsm, pgd
@@ -92,6 +92,7 @@ ATTACKS = {
     "apgd-dlr": Kind(apgd, (("loss", "dlr"),)),
     "apgd-margin": Kind(apgd, (("loss", "margin"),)),
     "apgd-t": Kind(apgd_targeted),
+    "apgd-units": Kind(apgd_units),
     "square": Kind(square, gradient=False),
     "transfer": Kind(transfer, gradient=False),
     "noise": Kind(random_sign, gradient=False),
@@ -117,6 +118,16 @@ class Attack:
         target = clf if self.gradient is None else with_gradient(clf, self.gradient)
         budget = (eps,) if self.linf else ()
         return self.function(target, x, y, *budget, only=only, log=log, **self.settings)
+
+
+def settings_for(name, settings):
+    """Of ``settings``, those the attack called ``name`` takes (a seed only for an attack that
+    draws one): what ``build_suite`` gives each attack of a suite."""
+    kind = name.partition("/")[0]
+    if kind not in ATTACKS:
+        raise ValueError(f"unknown attack {kind!r} in {name!r}; choose from {sorted(ATTACKS)}")
+    taken = ATTACKS[kind].parameters()
+    return {k: v for k, v in settings.items() if k in taken}
 
 
 def make(name, **settings):
@@ -177,8 +188,7 @@ def build_suite(names, **settings):
             out.append(name)
             continue
         kind = name.partition("/")[0] if isinstance(name, str) else None
-        own = ATTACKS[kind].parameters() if kind in ATTACKS else []
-        mine = {k: v for k, v in settings.items() if k in own}
+        mine = settings_for(name, settings) if kind in ATTACKS else {}
         used |= set(mine)
         out.append(make(name, **mine))
     unused = [k for k in settings if k not in used]
@@ -259,16 +269,28 @@ SQUARE_RESTARTS = 10
 def default_names(clf, n_targets=9, queries=5000):
     """The suite a user of the library should run, by name: APGD-CE once per way of
     crossing the front end (exact VJP, straight-through clip, BPDA identity), APGD-DLR (the
-    margin loss for one-logit networks), APGD-T (networks with >= 4 classes), then the
-    gradient-free Square Attack."""
+    margin loss for one-logit networks), APGD-T (networks with >= 4 classes), APGD from the
+    corners that switch each hidden unit (networks whose first layer is Dense: a unit off
+    everywhere a gradient attack goes is invisible to it), then the gradient-free Square Attack."""
     gradients = ("exact", "straight-through", "bpda") if clf.frontend is not None else ("exact",)
     names = [f"apgd-ce/{g}" for g in gradients]
     names.append("apgd-dlr/exact" if clf.n_logits >= 3 else "apgd-margin/exact")
     if clf.n_logits >= 4 and n_targets:
         names.append("apgd-t/exact")
+    if first_layer_is_dense(clf.net):
+        names.append("apgd-units/exact")
     if queries:
         names.append("square")
     return names
+
+
+def first_layer_is_dense(net):
+    """Whether ``apgd_units`` applies: the network's first layer with weights is Dense."""
+    try:
+        first_dense_weights(net)
+    except ValueError:
+        return False
+    return True
 
 
 def default_suite(clf, iterations=100, n_targets=9, queries=5000, restarts=SQUARE_RESTARTS, rng=0,
@@ -278,7 +300,8 @@ def default_suite(clf, iterations=100, n_targets=9, queries=5000, restarts=SQUAR
     ``restarts`` runs.
 
     Cost, in forward-backward passes per image still robust when each attack starts: about
-    100 for each APGD-CE and APGD-DLR, 900 for APGD-T (9 targets), and for Square 5,000
+    100 for each APGD-CE and APGD-DLR, 900 for APGD-T (9 targets), 100 per start for APGD
+    from unit starts (2H starts for H hidden units, each on what the earlier ones left), and for Square 5,000
     forward passes for its first run plus 5,000 more for each later run on the images the
     earlier runs left (on a well-defended network, most of them)."""
     names = default_names(clf, n_targets, queries)
@@ -292,5 +315,5 @@ def default_suite(clf, iterations=100, n_targets=9, queries=5000, restarts=SQUAR
             settings["n_targets"] = n_targets
         if kind == "square":
             settings.update(queries=queries, restarts=restarts)
-        suite.append(make(name, **settings))
+        suite.append(make(name, **settings_for(name, settings)))
     return suite

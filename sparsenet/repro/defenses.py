@@ -3,7 +3,7 @@
 suite of its adaptive evaluation.
 
     DEFENSES["sparse"].label        # "sparse net"
-    suite("binary", "frontend")     # the attacks of a one-logit network behind the front end
+    suite("binary", "frontend", "fc2")   # the attacks of fc2 behind the front end
 
 Adding a defense is a row here, and its way of training in ``runner.train_network`` when it is
 made of something new; the sections that evaluate it name it in their jobs.
@@ -49,9 +49,16 @@ DEFENSES = {d.name: d for d in (
 )}
 
 
-def suite(family, defense):
-    """The adaptive suite of a ``family`` ("multiclass" or "binary") network with ``defense``."""
-    return DEFENSES[defense].suites[family]
+# Architectures whose first layer is Dense: their suites also run APGD from the corners that
+# switch each hidden unit (``attacks.apgd_units``), before Square, which stays last.
+DENSE = ("fc2", "fc10")
+
+
+def suite(family, defense, arch):
+    """The adaptive suite of a ``family`` ("multiclass" or "binary") ``arch`` network with
+    ``defense``."""
+    names = DEFENSES[defense].suites[family]
+    return names[:-1] + ("apgd-units/exact", names[-1]) if arch in DENSE else names
 
 
 def network_label(arch, defense, dataset=None):

@@ -1044,8 +1044,8 @@ SECTIONS_MOVED = {
                    "[correct(results[k]) for k in paper_keys"),
     "adaptive-5": ("sparsenet/repro/sections/evaluation.py", '(100 * min(r["robust_accuracy"] for r in ce)',
                    '(100 * max(r["robust_accuracy"] for r in ce)'),
-    "adaptive-6": ("sparsenet/repro/sections/evaluation.py", "if name not in GRADIENT_FREE + BLACK_BOX]",
-                   "if name not in GRADIENT_FREE]"),
+    "adaptive-6": ("sparsenet/repro/sections/evaluation.py", "if name not in GRADIENT_FREE + BLACK_BOX + OWN_STARTS]",
+                   "if name not in GRADIENT_FREE + OWN_STARTS]"),
     "adaptive-7": ("sparsenet/repro/sections/evaluation.py",
                    '    return ok & np.asarray(result["any_iterate"]["correct"], bool) if "any_iterate" in result else ok',
                    "    return ok"),
@@ -1089,6 +1089,28 @@ for _m in MUTANTS:
     if _m["id"] in SECTIONS_MOVED:
         _m["file"], _m["original"], _m["mutated"] = SECTIONS_MOVED[_m["id"]]
         _m["alt"] = []
+
+# APGD from unit starts (attacks.apgd_units): the bugs that would let a hidden unit stay unseen.
+UNITS = ["tests/test_attacks.py"]
+M_UNITS = [
+    ("sparsenet/attacks/autopgd.py", "        for sign in (1, -1):\n", "        for sign in (-1,):\n",
+     "only the corners that push each unit down: the unit the gradient cannot see is never switched on",
+     UNITS, ["tests/test_attacks.py::test_apgd_units_switches_on_the_unit_a_gradient_attack_cannot_see"]),
+    ("sparsenet/attacks/autopgd.py", "            yield np.clip(x + sign * eps * direction, 0, 1)",
+     "            yield np.clip(x + sign * eps * direction, 0, 1)[::-1]",
+     "each example starts from another example's corner", UNITS,
+     ["tests/test_attacks.py::test_unit_starts_push_each_unit_up_then_down_within_the_ball_and_the_box"]),
+    ("sparsenet/attacks/suite.py", "    if first_layer_is_dense(clf.net):\n", "    if False:\n",
+     "the default suite never runs APGD from unit starts", UNITS,
+     ["tests/test_attacks.py::test_apgd_units_needs_a_dense_first_layer_and_is_in_the_default_suite_only_then"]),
+    ("sparsenet/repro/defenses.py", 'names[:-1] + ("apgd-units/exact", names[-1]) if arch in DENSE else names',
+     "names", "the reproduction's fc2 and fc10 suites leave APGD from unit starts out",
+     ["tests/test_repro_sections.py", "tests/test_repro_open_questions.py"],
+     ["tests/test_repro_open_questions.py::test_multiclass_trains_fc10_without_and_with_sparsity_and_fine_tuning"]),
+]
+for _n, (_file, _original, _mutated, _what, _tests, _expect) in enumerate(M_UNITS, 1):
+    MUTANTS.append(M(f"units-{_n}", _file, _original, _mutated, _tests, _what))
+    EXPECT[f"units-{_n}"] = [e[len(T):] for e in _expect]
 
 for _m in MUTANTS:
     _m["expect"] = [T + node for node in EXPECT.get(_m["id"], ())]

@@ -77,7 +77,7 @@ def jobs(plan):
             return {"paper": evaluation.attack_spec(model, "pgd", eps, a["eps_n"], delta=eps / 20,
                                                     iterations=s.iterations, rng=s.seed)}
         out += evaluation.network_jobs(
-            base(network), model, suite(net.family, net.defense), s, n_suite=s.n_test,
+            base(network), model, suite(net.family, net.defense, net.arch), s, n_suite=s.n_test,
             n_alone=a["sanity_n"] if cnn else s.n_test, n_eps=a["eps_n"] if cnn else a["fc2_eps_n"],
             paper_eps=pgd if cnn else None,   # the fc2 curves are Figures 5 and 6
             n_seeds=(a["seeds_n"] if cnn else s.n_test) if model.has_frontend else False)
@@ -107,7 +107,7 @@ def paper_eps_keys(network, eps):
 def cells(run):
     out = {}
     for network, net in NETWORKS.items():
-        got = evaluation.network_cells(run.results, base(network), suite(net.family, net.defense),
+        got = evaluation.network_cells(run.results, base(network), suite(net.family, net.defense, net.arch),
                                        paper_attack_keys(network),
                                        lambda eps, network=network: paper_eps_keys(network, eps))
         if got and PAPER_CELL[network] in run.cells:     # our cell with the paper's attack
@@ -163,7 +163,9 @@ def report(summ, ctx):
              "classified correctly: APGD (Croce & Hein 2020) with the cross-entropy, DLR or margin loss, once per "
              "way of taking the gradient through the front end (the exact VJP; *straight-through*, the exact VJP "
              "without the clip's mask; *BPDA*, the identity), APGD-T on the 9 best other classes, PGD adversarials "
-             "of the undefended network (*transfer*), and last the gradient-free Square Attack (5,000 queries, "
+             "of the undefended network (*transfer*), on fc2 and fc10 APGD from the corners that switch each hidden "
+             "unit on or off (*apgd-units*: a unit off wherever a gradient attack goes is invisible to it), and "
+             "last the gradient-free Square Attack (5,000 queries, "
              f"{adaptive['square_restarts']} runs with new draws each). The "
              "**worst case** counts an example as robust only if it survives the suite and every attack of the "
              "paper's tables; it is the number to quote. *After* is the accuracy left after each attack of the "
@@ -177,7 +179,7 @@ def report(summ, ctx):
                      f"{fmt(summ.get(PAPER_CELL[net], {}).get('paper'))} | {fmt(get(summ, key(b, 'paper_attack')))} | "
                      f"**{fmt(get(summ, key(b, 'worst_case')))}**{ci(summ, key(b, 'worst_case'))} |")
     for net in networks:
-        lines += attack_table(summ, base(net), NETWORKS[net].label, suite(NETWORKS[net].family, NETWORKS[net].defense))
+        lines += attack_table(summ, base(net), NETWORKS[net].label, suite(NETWORKS[net].family, NETWORKS[net].defense, NETWORKS[net].arch))
     lines += ["", "### Sanity checks (Carlini et al. 2019)", "",
               "A number is a claim only when these hold; a failed check is printed as a warning beside it. The rules "
               "are the library's (`sparsenet.attacks.checks`; `attacks.diagnose` runs them on any classifier); here "

@@ -72,7 +72,7 @@ def jobs(plan):
                 for mode in modes(model):
                     out.append((key(k, defense, f"ll-{mode}", seed, s), attack_spec(model, "ll", EPS, s.n_test,
                                                                                     mode=mode)))
-                names = suite("binary", defense)
+                names = suite("binary", defense, "fc2")
                 if defense == "combined" and seed == s.seed:
                     out += evaluation.network_jobs(
                         stem(k, defense), model, names, s, n_suite=s.n_test, n_alone=s.n_test, n_eps=a["fc2_eps_n"],
@@ -93,7 +93,7 @@ def cells(run):
             for defense in DEFENSES:
                 out.update(network_cells(run, k, defense, seed))
         b = stem(k, "combined")
-        out.update(open_questions.evaluated_cells(run.results, b, suite("binary", "combined"),
+        out.update(open_questions.evaluated_cells(run.results, b, suite("binary", "combined", "fc2"),
                                                   ("paper-semi-white", "paper-white"), ll=out.get(f"{b}/ll")))
     return out
 

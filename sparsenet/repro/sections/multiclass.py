@@ -62,7 +62,7 @@ def jobs(plan):
             for defense, model in nets.items():
                 out.append((key(k, defense, "clean", seed, s), model))
                 out.append((key(k, defense, "ll", seed, s), attack_spec(model, "ll", EPS, s.n_test, mode="semi-white")))
-                names = suite("multiclass", defense)
+                names = suite("multiclass", defense, "fc10")
                 if defense == "sparse" and seed == s.seed:
                     out += evaluation.network_jobs(
                         stem(k, defense), model, names, s, n_suite=n_worst, n_alone=a["sanity_n"], n_eps=a["fc2_eps_n"],
@@ -82,7 +82,7 @@ def cells(run):
             for defense in DEFENSES:
                 out.update(network_cells(run, ds, k, defense, seed))
         b = stem(k, "sparse")
-        out.update(open_questions.evaluated_cells(run.results, b, suite("multiclass", "sparse"), ("paper",),
+        out.update(open_questions.evaluated_cells(run.results, b, suite("multiclass", "sparse", "fc10"), ("paper",),
                                                   ll=out.get(f"{b}/ll")))
     return out
 

@@ -63,7 +63,7 @@ def jobs(plan):
     for name, arch, dataset, defense, grid in networks(plan.extended):
         spec = model(plan, arch, dataset, defense)
         family = "binary" if arch == "fc2" else "multiclass"
-        names = suite(family, defense)
+        names = suite(family, defense, arch)
         n = s.n_test if arch == "fc2" else (s.n_test or FC10_N)
         fast = tuple(a for a in names if a.startswith("apgd") and not a.startswith("apgd-t"))
         for eps in grid:
