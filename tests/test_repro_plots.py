@@ -33,3 +33,21 @@ def test_theory_figures(tmp_path):
     assert sorted(p.name for _, p in out) == ["switch_flips.png", "theorem1.png", "theorem2.png"]
     assert all(p.stat().st_size > 5000 for _, p in out)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_figure_5_draws_the_white_box_apart_and_the_semi_white_box_in_its_defenses_colour(tmp_path, monkeypatch):
+    from matplotlib.colors import to_hex
+
+    from sparsenet.repro.defenses import DEFENSES
+    from sparsenet.repro.sections import accuracy_vs_eps
+    drawn = {}
+
+    def keep(fig, path):
+        drawn.update({line.get_label(): to_hex(line.get_color()) for line in fig.axes[0].get_lines()})
+        return path
+    monkeypatch.setattr(accuracy_vs_eps, "save", keep)
+    semi = {"fig5/front end: semi-white box/0": curve(0.99), "fig5/front end: semi-white box/0.1": curve(0.7)}
+    sections.figures(Run({**FIG5, **semi}, {}), tmp_path)
+    assert drawn["front end: white box"] == to_hex("tab:purple")
+    assert drawn["front end: semi-white box"] == to_hex(DEFENSES["frontend"].color)
+    assert drawn["no defense: linear attack"] == to_hex(DEFENSES["none"].color)

@@ -87,7 +87,7 @@ def draw(figure, run, path):
         vals = [np.asarray(by_eps[e]) for e in eps]
         n_seeds = max(n_seeds, max(len(v) for v in vals))
         style, label = DEFENSES[defense], curve_label(defense, what)
-        color = "tab:purple" if "white box" in label or label.endswith(" white") else style.color
+        color = "tab:purple" if mode == "white" else style.color     # the white box apart; semi-white in the defense's
         ax.plot(eps, [v.mean() for v in vals], color=color, marker=style.marker, linestyle="--" if its > 1 else "-",
                 label=label)
         ax.fill_between(eps, [v.min() for v in vals], [v.max() for v in vals], color=color, alpha=0.12, linewidth=0)
