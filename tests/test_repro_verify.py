@@ -29,6 +29,9 @@ def test_the_default_run_verifies_the_four_fc2_at_the_papers_eps_and_extended_ad
     assert sorted((s.model.defense, s.eps, s.n_test) for s in fc10) == \
         [("none", 0.1, 2000), ("none", 0.25, 2000), ("sparse", 0.1, 2000), ("sparse", 0.25, 2000)]
     assert {s.eps for s in extended.values() if isinstance(s, VerifySpec) and s.kind == "exact"} == {0.1, 0.25}
+    quick = dict(sections.jobs("verify", Settings(quick=True), SPARSE, True, CHOICE))
+    limits = lambda jobs: {s.time_limit for s in jobs.values() if isinstance(s, VerifySpec)}   # noqa: E731
+    assert limits(extended) == {verify.TIME_LIMIT} and limits(quick) == {verify.QUICK_TIME_LIMIT} and verify.QUICK_TIME_LIMIT < 60
 
 
 def test_it_compares_with_the_very_runs_of_the_adaptive_section_and_table2():
