@@ -1115,3 +1115,68 @@ for _n, (_file, _original, _mutated, _what, _tests, _expect) in enumerate(M_UNIT
 for _m in MUTANTS:
     _m["expect"] = [T + node for node in EXPECT.get(_m["id"], ())]
 assert set(EXPECT) <= {m["id"] for m in MUTANTS}, set(EXPECT) - {m["id"] for m in MUTANTS}
+
+# Exact verification (sparsenet.verify): the bugs that would let it prove what is false, or
+# count what it did not prove.
+VERIFY = ["tests/test_verify.py"]
+M_VERIFY = [
+    ("sparsenet/verify.py", "centre, spread = mid @ W + b, rad @ np.abs(W)", "centre, spread = mid @ W + b, rad @ W",
+     "interval bounds of a Dense layer spread through W, not |W| (unsound)"),
+    ("sparsenet/verify.py", "centre, spread = (lo + hi) / 2 @ W + b, (hi - lo) / 2 @ np.abs(W)",
+     "centre, spread = (lo + hi) / 2 @ W + b, (hi - lo) / 2 @ np.maximum(W, 0)",
+     "the big-M constants from bounds that ignore the negative weights (unsound)"),
+    ("sparsenet/verify.py", "    return np.maximum(x - eps, 0.0), np.minimum(x + eps, 1.0)\n",
+     "    return x - eps, x + eps\n", "the ball not intersected with [0, 1]"),
+    ("sparsenet/verify.py", "            rows.append((z - sparse.diags(u) @ a, np.full(k, -np.inf), np.zeros(k)))",
+     "            pass", "a ReLU's z <= u a missing: an inactive unit may still output"),
+    ("sparsenet/verify.py", "            s = 1.0 if t == 1 else -1.0", "            s = 1.0",
+     "one logit: the margin of class 0 not negated"),
+    ("sparsenet/verify.py", "        exact = unstable & (w < 0) if not plain else unstable",
+     "        exact = unstable & (w > 0) if not plain else unstable",
+     "the last layer's binaries given to the units that raise the margin, the others relaxed"),
+    ("sparsenet/verify.py", "    return [int(j) for j in np.argsort(-clean_logits.astype(np.float64), kind=\"stable\") if j != t]",
+     "    return [int(j) for j in np.argsort(-clean_logits.astype(np.float64), kind=\"stable\") if j != t][:1]",
+     "only the likeliest competing class is verified"),
+    ("sparsenet/verify.py", "        fooled = (predictions(logits) != y) & ~clean_wrong",
+     "        fooled = predictions(logits) != y", "the fast path calls a clean-wrong example broken"),
+    ("sparsenet/verify.py", "        q = _into_box(x_adv, lo, hi, net.dtype)", "        q = x_adv.astype(net.dtype)",
+     "the fast path trusts an attack's image outside the ball"),
+    ("sparsenet/verify.py", "    q = _into_box(point.reshape(lo.shape), lo, hi, net.dtype)\n    if _fools(net, q, t):\n        return q",
+     "    q = _into_box(point.reshape(lo.shape), lo, hi, net.dtype)\n    if True:\n        return q",
+     "a solver's point taken as a counterexample without the network's own forward pass"),
+    ("sparsenet/verify.py", "    tau = tol + _solver_slack(steps, program.pre)", "    tau = -tol",
+     "a margin within the tolerance (or just below 0) proved robust"),
+    ("sparsenet/verify.py", "        if res is None:\n            reasons.append(\"time limit\")",
+     "        if res is None:\n            pass", "an example out of time counted robust"),
+    ("sparsenet/verify.py", "        return float(np.mean(self.robust)) if self.n else float(\"nan\")",
+     "        return float(np.mean(self.robust | (self.status == \"unknown\"))) if self.n else float(\"nan\")",
+     "robust accuracy counts the unknown examples as robust"),
+    ("sparsenet/verify.py", "            floor, R = R, min(2 * R, r_max)", "            floor, R = R, min(2 * R, r_max / 2)",
+     "the minimal radius stops searching at half of r_max"),
+    ("sparsenet/repro/sections/verify.py",
+     "for i in np.flatnonzero(worst & (status[:len(worst)] == \"broken\"))]",
+     "for i in np.flatnonzero(status[:len(worst)] == \"broken\")]",
+     "the missed list names every broken example, not those the attacks left robust",
+     ["tests/test_repro_verify.py"]),
+]
+# the test that must fail with each (the one that killed it first)
+EXPECT_VERIFY = {
+    "verify-1": "tests/test_verify.py::test_interval_bounds_contain_every_sampled_point[cnn4]",
+    "verify-2": "tests/test_verify.py::test_exact_agrees_with_brute_force_on_tiny_networks[case0-fast]",
+    "verify-3": "tests/test_verify.py::test_exact_agrees_with_brute_force_on_tiny_networks[case0-fast]",
+    "verify-4": "tests/test_verify.py::test_exact_agrees_with_brute_force_on_tiny_networks[case9-no-cuts]",
+    "verify-5": "tests/test_verify.py::test_exact_agrees_with_brute_force_on_tiny_networks[case0-fast]",
+    "verify-6": "tests/test_verify.py::test_exact_agrees_with_brute_force_on_tiny_networks[case2-fast]",
+    "verify-7": "tests/test_verify.py::test_exact_never_says_robust_where_an_attack_succeeds[1]",
+    "verify-8": "tests/test_verify.py::test_the_fast_path_checks_the_images_it_is_given",
+    "verify-9": "tests/test_verify.py::test_the_fast_path_takes_the_attacks_broken_examples_without_a_program",
+    "verify-10": "tests/test_verify.py::test_exact_never_says_robust_where_an_attack_succeeds[0]",
+    "verify-11": "tests/test_verify.py::test_a_margin_within_the_tolerance_is_unknown_never_robust",
+    "verify-12": "tests/test_verify.py::test_the_time_limit_gives_unknown",
+    "verify-13": "tests/test_verify.py::test_the_time_limit_gives_unknown",
+    "verify-14": "tests/test_verify.py::test_minimal_radius_agrees_with_brute_force[10-hidden0-1]",
+    "verify-15": "tests/test_repro_verify.py::test_cells_by_hand_and_the_examples_every_attack_missed",
+}
+for _n, (_file, _original, _mutated, _what, *_tests) in enumerate(M_VERIFY, 1):
+    MUTANTS.append(M(f"verify-{_n}", _file, _original, _mutated, _tests[0] if _tests else VERIFY, _what,
+                     expect=[EXPECT_VERIFY[f"verify-{_n}"]]))
