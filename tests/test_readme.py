@@ -131,6 +131,35 @@ def test_readme_quotes_the_extended_studies(readme, results):
                           f"(PGD {one('basis/haar/pgd')}%), the global DCT {one('basis/dct/worst_case')}%")
 
 
+def test_readme_quotes_the_exact_verification(readme, results):
+    one = lambda k: fmt(ours(results, k), 1)      # noqa: E731
+    cases = [(net, eps) for net in ("fc2-mnist", "fc2-fashion", "fc10-mnist") for eps in ("0.25", "0.1")]
+    for net, eps in cases:      # "every example the attacks leave standing is robust", none unknown
+        cell = f"verify/{net}/sparse/{eps}"
+        assert ours(results, f"{cell}/exact") == ours(results, f"{cell}/worst_case"), cell
+        assert ours(results, f"{cell}/unknown") == 0, cell
+    missed = [int(ours(results, f"verify/{net}/none/{eps}/missed")) for net, eps in cases]
+    some = [m for m in missed if m]
+    assert all(ours(results, f"verify/{net}/none/{eps}/unknown") == 0 for net, eps in cases)
+    assert_quoted(readme, f"proves the sparse fc2's {one('verify/fc2-mnist/sparse/0.25/exact')}% and "
+                          f"{one('verify/fc2-fashion/sparse/0.25/exact')}%: every example the attacks leave "
+                          f"standing is robust; without a defense they miss {min(some)}–{max(some)} broken "
+                          f"examples of about 2,000 in {WORDS[len(some)]} of six cases.")
+
+
+WORDS = {0: "none", 1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
+
+
+def test_readme_quotes_the_combined_defense(readme, results):
+    one = lambda k: fmt(ours(results, k), 1)      # noqa: E731
+    c = "beyond/combined/{}/{}/worst_case/mean"
+    for d in ("mnist", "fashion"):      # "under half the sparse network alone"
+        assert ours(results, c.format(d, "combined")) < ours(results, c.format(d, "sparse")) / 2, d
+    assert_quoted(readme, f"the front end on top of the sparse network keeps {one(c.format('mnist', 'combined'))}% "
+                          f"(MNIST) and {one(c.format('fashion', 'combined'))}% (Fashion-MNIST), under half the "
+                          f"sparse network alone")
+
+
 def test_readme_counts_the_cells_far_from_the_paper(readme, results):
     far = [k for k, v in results.items() if k.split("/")[0] in ("table1", "table2", "b2") and isinstance(v, dict)
            and v.get("paper") is not None and abs(v["ours"] - v["paper"]) > 5]
